@@ -1,0 +1,3 @@
+module github.com/scoutbridge/scoutbridge/tools
+
+go 1.26

@@ -18,6 +18,7 @@ import (
 	orchestratorv1 "github.com/scoutbridge/scoutbridge/gen/scoutbridge/orchestrator/v1"
 	triagev1 "github.com/scoutbridge/scoutbridge/gen/scoutbridge/triage/v1"
 	"github.com/scoutbridge/scoutbridge/pkg/testutil"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // endpoints is a running suite as the test reaches it.
@@ -43,10 +44,13 @@ func dialSuite(t *testing.T, ep endpoints) clients {
 	}
 }
 
-// discoverAll lists what discovery sees in the demo organization (the run must find the same).
+// discoverAll lists what discovery sees in the demo organization over the first run's window (the
+// orchestrator's INITIAL_LOOKBACK, 24 h): the run must find the same images.
 func discoverAll(t *testing.T, c clients) []*imagev1.Image {
 	t.Helper()
-	stream, err := c.discovery.DiscoverImages(t.Context(), &discoveryv1.DiscoverImagesRequest{Namespaces: []string{"acme"}})
+	stream, err := c.discovery.DiscoverImages(t.Context(), &discoveryv1.DiscoverImagesRequest{
+		Namespaces: []string{"acme"}, PushedAfter: timestamppb.New(time.Now().Add(-24 * time.Hour)),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

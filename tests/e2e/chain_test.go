@@ -56,8 +56,9 @@ func startProcessSuite(t *testing.T, scoutConfig string) *processSuite {
 	data := t.TempDir()
 	hubAddr, dtAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
 	s.procs["fakehub"] = testutil.StartProcess(t, bins["fakehub"], nil, "-listen", hubAddr, "-demo", "-public-url", "http://"+hubAddr)
-	s.procs["fakedynatrace"] = testutil.StartProcess(t, bins["fakedynatrace"], nil, "-addr", dtAddr,
-		"-ingest-token", dtIngestToken, "-entities-token", dtEntitiesToken, "-events-file", filepath.Join(data, "dt-events.jsonl"))
+	s.procs["fakedynatrace"] = testutil.StartProcess(t, bins["fakedynatrace"],
+		[]string{"FAKEDT_API_TOKEN=" + dtIngestToken, "FAKEDT_ENTITIES_TOKEN=" + dtEntitiesToken},
+		"-addr", dtAddr, "-events-file", filepath.Join(data, "dt-events.jsonl"))
 	s.Dynatrace = "http://" + dtAddr
 	waitHTTP(t, "http://"+hubAddr+"/v2/namespaces/acme/repositories")
 	waitHTTP(t, s.Dynatrace+"/_fake/stats")

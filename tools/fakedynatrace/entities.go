@@ -21,10 +21,11 @@ import (
 // runtime service's Dynatrace inventory source. Entities come from -entities-file and can be replaced
 // at any time with PUT /_fake/entities (tests and the demo do); GET /_fake/entities shows them.
 // An entity without lastSeenTms counts as seen now.
-var (
-	entitiesFile  = flag.String("entities-file", entitiesEnv("FAKEDT_ENTITIES_FILE", ""), `JSON file of entities ({"entities": [...]} or [...]) served by GET /api/v2/entities (env FAKEDT_ENTITIES_FILE)`)
-	entitiesToken = flag.String("entities-token", entitiesEnv("FAKEDT_ENTITIES_TOKEN", ""), "Api-Token the entities API accepts; empty accepts any non-empty token (env FAKEDT_ENTITIES_TOKEN)")
-)
+var entitiesFile = flag.String("entities-file", entitiesEnv("FAKEDT_ENTITIES_FILE", ""), `JSON file of entities ({"entities": [...]} or [...]) served by GET /api/v2/entities (env FAKEDT_ENTITIES_FILE)`)
+
+// entitiesToken is the Api-Token the entities API accepts (FAKEDT_ENTITIES_TOKEN, read by main); empty
+// accepts any non-empty token.
+var entitiesToken string
 
 func entitiesEnv(name, def string) string {
 	if v, ok := os.LookupEnv(name); ok && v != "" {
@@ -135,7 +136,7 @@ func (st *entityStore) list(w http.ResponseWriter, r *http.Request) {
 	case auth == "":
 		entitiesError(w, http.StatusUnauthorized, "Missing authorization parameter.")
 		return
-	case !ok || tok == "" || (*entitiesToken != "" && tok != *entitiesToken):
+	case !ok || tok == "" || (entitiesToken != "" && tok != entitiesToken):
 		entitiesError(w, http.StatusUnauthorized, "Token Authentication failed")
 		return
 	}

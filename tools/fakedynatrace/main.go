@@ -15,25 +15,34 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
 
 func main() {
 	addr := flag.String("addr", ingestEnv("LISTEN_ADDR", ":8083"), "listen address (env LISTEN_ADDR)")
-	token := flag.String("ingest-token", ingestEnv("FAKEDT_API_TOKEN", ""), "Api-Token the ingest API accepts; empty accepts any non-empty token (env FAKEDT_API_TOKEN)")
 	maxBody := flag.Int64("max-body-bytes", ingestEnvInt("FAKEDT_MAX_BODY_BYTES", 10_000_000), "bodies larger than this get 413 (env FAKEDT_MAX_BODY_BYTES)")
 	eventsFile := flag.String("events-file", ingestEnv("FAKEDT_EVENTS_FILE", filepath.Join(os.TempDir(), "fakedynatrace-events.jsonl")), "accepted events are appended here as JSON lines (env FAKEDT_EVENTS_FILE)")
 	flag.Parse()
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "fakedynatrace")
+	// Tokens are secrets: environment or file only, never a flag (a command line is visible to `ps`).
+	token, err := secretEnv("FAKEDT_API_TOKEN")
+	if err == nil {
+		entitiesToken, err = secretEnv("FAKEDT_ENTITIES_TOKEN")
+	}
+	if err != nil {
+		log.Error("cannot read a token", "error", err.Error())
+		os.Exit(2)
+	}
 	rec, err := openIngestRecorder(*eventsFile)
 	if err != nil {
 		log.Error("cannot open the events file", "error", err.Error())
 		os.Exit(1)
 	}
 	defer rec.close()
-	srv := &ingestServer{token: *token, maxBody: *maxBody, rec: rec, faults: &ingestFaults{}, log: log}
+	srv := &ingestServer{token: token, maxBody: *maxBody, rec: rec, faults: &ingestFaults{}, log: log}
 	mux := http.NewServeMux()
 	srv.register(mux)
 	registerEntityAPI(mux)
@@ -59,6 +68,18 @@ func ingestEnv(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// secretEnv reads a token from NAME, or from the file named by NAME_FILE (a mounted secret).
+func secretEnv(name string) (string, error) {
+	if path := os.Getenv(name + "_FILE"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%s_FILE: %w", name, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return os.Getenv(name), nil
 }
 
 func ingestEnvInt(name string, def int64) int64 {

@@ -74,7 +74,7 @@ func TestBinaryNotifiesAfterAPollWithoutBeingAsked(t *testing.T) {
 
 	dtBin := testutil.BuildBinary(t, "tools/fakedynatrace")
 	dtAddr := testutil.FreeAddr(t)
-	testutil.StartProcess(t, dtBin, nil, "-addr", dtAddr, "-entities-token", "tok", "-events-file", filepath.Join(t.TempDir(), "ev.jsonl"))
+	testutil.StartProcess(t, dtBin, []string{"FAKEDT_ENTITIES_TOKEN=tok"}, "-addr", dtAddr, "-events-file", filepath.Join(t.TempDir(), "ev.jsonl"))
 	entities, _ := json.Marshal([]map[string]any{
 		{"entityId": "CONTAINER_GROUP_INSTANCE-1", "type": "CONTAINER_GROUP_INSTANCE", "displayName": "api",
 			"properties": map[string]any{"containerImageDigest": platform, "containerStatus": "running", "containerImageName": "acme/api"}},

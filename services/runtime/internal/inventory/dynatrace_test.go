@@ -21,7 +21,7 @@ func startFakeDynatrace(t *testing.T, token string, entities []map[string]any) s
 	t.Helper()
 	bin := testutil.BuildBinary(t, "tools/fakedynatrace")
 	addr := testutil.FreeAddr(t)
-	testutil.StartProcess(t, bin, nil, "-addr", addr, "-entities-token", token, "-events-file", filepath.Join(t.TempDir(), "events.jsonl"))
+	testutil.StartProcess(t, bin, []string{"FAKEDT_ENTITIES_TOKEN=" + token}, "-addr", addr, "-events-file", filepath.Join(t.TempDir(), "events.jsonl"))
 	base := "http://" + addr
 	body, _ := json.Marshal(map[string]any{"entities": entities})
 	testutil.Eventually(t, 20*time.Second, func() bool {

@@ -9,6 +9,9 @@ BUF_VERSION                := v1.75.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 GRPCURL_VERSION            := v1.9.4
+# The CNCF distribution registry: the runtime service's Docker Engine test pushes locally built images
+# to it on loopback, so that they get real repository digests (no registry is reachable here).
+REGISTRY_VERSION           := v3.0.0
 
 BIN      := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
@@ -25,10 +28,10 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 ## ---- tools -----------------------------------------------------------------------------------------
-TOOLS_STAMP := $(BIN)/.tools-$(BUF_VERSION)-$(PROTOC_GEN_GO_VERSION)-$(PROTOC_GEN_GO_GRPC_VERSION)-$(GRPCURL_VERSION)
+TOOLS_STAMP := $(BIN)/.tools-$(BUF_VERSION)-$(PROTOC_GEN_GO_VERSION)-$(PROTOC_GEN_GO_GRPC_VERSION)-$(GRPCURL_VERSION)-$(REGISTRY_VERSION)
 
 .PHONY: tools
-tools: $(TOOLS_STAMP) ## install pinned buf, protoc-gen-go, protoc-gen-go-grpc and grpcurl into ./bin
+tools: $(TOOLS_STAMP) ## install pinned buf, protoc-gen-go, protoc-gen-go-grpc, grpcurl and registry into ./bin
 
 $(TOOLS_STAMP):
 	@mkdir -p $(BIN)
@@ -37,6 +40,7 @@ $(TOOLS_STAMP):
 	GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+	GOBIN=$(BIN) go install github.com/distribution/distribution/v3/cmd/registry@$(REGISTRY_VERSION)
 	@rm -f $(BIN)/.tools-* && touch $@
 
 ## ---- code generation and checks ---------------------------------------------------------------------
@@ -86,7 +90,7 @@ build: ## static binaries of the services and stand-ins into bin/
 	@echo "built into $(BIN): $(SERVICES) $(foreach p,$(STANDINS),$(firstword $(subst =, ,$(p))))"
 
 .PHONY: test
-test: ## run every module's tests with -race (includes the end-to-end test with real processes)
+test: tools ## run every module's tests with -race (includes the end-to-end test with real processes)
 	go test $(TEST_FLAGS) $$(go list -m -f '{{.Dir}}/...')
 
 .PHONY: test-compose

@@ -15,6 +15,6 @@ for b in discovery scanner ingest orchestrator runtime fakehub fakedynatrace; do
   [ -x "bin/$b" ] || { echo "bin/$b is missing: run make build"; exit 1; }
   cp "bin/$b" "$ctx/$b"
   DOCKER_BUILDKIT=0 docker build -q --pull=false -f deploy/Dockerfile --build-arg BINARY="$b" \
-    -t "scoutbridge/$b:$tag" "$ctx" >/dev/null 2> >(grep -v -i 'deprecated\|buildx\|BuildKit' >&2 || true)
+    -t "scoutbridge/$b:$tag" "$ctx" >/dev/null 2> >(grep -v -i 'deprecated\|buildx\|BuildKit\|environment-variable\|^\s*$' >&2 || true)
   echo "built scoutbridge/$b:$tag"
 done

@@ -27,9 +27,33 @@ type processSuite struct {
 	collector    *collector
 }
 
-// startProcessSuite builds every binary and starts it. scoutConfig is fakescout.json.
-func startProcessSuite(t *testing.T, scoutConfig string) *processSuite {
+// suiteOptions shape a process suite; the zero value is the demo organization with light Scout latency.
+type suiteOptions struct {
+	// ScoutConfig is fakescout.json (default: 50 ms per command, 20 findings per image).
+	ScoutConfig string
+	// HubArgs seed the Docker Hub stand-in (default: the demo organization "acme").
+	HubArgs []string
+	// Namespace is DISCOVERY_NAMESPACES (default "acme").
+	Namespace string
+	// LogLevel of the services (default debug, so a failing test shows everything).
+	LogLevel string
+}
+
+// startProcessSuite builds every binary and starts it.
+func startProcessSuite(t testing.TB, o suiteOptions) *processSuite {
 	t.Helper()
+	if o.ScoutConfig == "" {
+		o.ScoutConfig = `{"default": {"latency_ms": 50, "findings": 20, "behavior": "ok"}}`
+	}
+	if o.HubArgs == nil {
+		o.HubArgs = []string{"-demo"}
+	}
+	if o.Namespace == "" {
+		o.Namespace = "acme"
+	}
+	if o.LogLevel == "" {
+		o.LogLevel = "debug"
+	}
 	docker, err := exec.LookPath("docker")
 	if err != nil {
 		t.Skip("the docker CLI is not on PATH: the scanner drives Scout through it")
@@ -51,16 +75,16 @@ func startProcessSuite(t *testing.T, scoutConfig string) *processSuite {
 	b, err := os.ReadFile(bins["fakescout"])
 	must(t, err)
 	must(t, os.WriteFile(filepath.Join(plugins, "docker-scout"), b, 0o755))
-	must(t, os.WriteFile(filepath.Join(s.dockerConfig, "fakescout.json"), []byte(scoutConfig), 0o644))
+	must(t, os.WriteFile(filepath.Join(s.dockerConfig, "fakescout.json"), []byte(o.ScoutConfig), 0o644))
 
 	data := t.TempDir()
 	hubAddr, dtAddr := testutil.FreeAddr(t), testutil.FreeAddr(t)
-	s.procs["fakehub"] = testutil.StartProcess(t, bins["fakehub"], nil, "-listen", hubAddr, "-demo", "-public-url", "http://"+hubAddr)
+	s.procs["fakehub"] = testutil.StartProcess(t, bins["fakehub"], nil, append([]string{"-listen", hubAddr, "-public-url", "http://" + hubAddr}, o.HubArgs...)...)
 	s.procs["fakedynatrace"] = testutil.StartProcess(t, bins["fakedynatrace"],
 		[]string{"FAKEDT_API_TOKEN=" + dtIngestToken, "FAKEDT_ENTITIES_TOKEN=" + dtEntitiesToken},
 		"-addr", dtAddr, "-events-file", filepath.Join(data, "dt-events.jsonl"))
 	s.Dynatrace = "http://" + dtAddr
-	waitHTTP(t, "http://"+hubAddr+"/v2/namespaces/acme/repositories")
+	waitHTTP(t, "http://"+hubAddr+"/v2/namespaces/"+o.Namespace+"/repositories")
 	waitHTTP(t, s.Dynatrace+"/_fake/stats")
 
 	addr := map[string]string{}
@@ -69,7 +93,7 @@ func startProcessSuite(t *testing.T, scoutConfig string) *processSuite {
 	}
 	otel := []string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT=" + s.collector.URL, "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
-		"OTEL_BSP_SCHEDULE_DELAY=100", "OTEL_METRIC_EXPORT_INTERVAL=1000", "LOG_LEVEL=debug",
+		"OTEL_BSP_SCHEDULE_DELAY=100", "OTEL_METRIC_EXPORT_INTERVAL=1000", "LOG_LEVEL=" + o.LogLevel,
 	}
 	start := func(name string, env ...string) {
 		env = append(append(env, otel...), "LISTEN_ADDR="+addr[name])
@@ -77,7 +101,7 @@ func startProcessSuite(t *testing.T, scoutConfig string) *processSuite {
 	}
 	start("ingest", "INGEST_DB="+filepath.Join(data, "ingest.db"),
 		"DT_INGEST_URL="+s.Dynatrace+"/platform/ingest/v1/security.events", "DT_API_TOKEN="+dtIngestToken)
-	start("discovery", "DOCKERHUB_API_URL=http://"+hubAddr, "DISCOVERY_NAMESPACES=acme")
+	start("discovery", "DOCKERHUB_API_URL=http://"+hubAddr, "DISCOVERY_NAMESPACES="+o.Namespace)
 	start("scanner", "DOCKER_BIN="+docker, "DOCKER_CONFIG="+s.dockerConfig, "SCANNER_CONCURRENCY=4")
 	start("runtime", "RUNTIME_DB="+filepath.Join(data, "runtime.db"), "INGEST_ADDR="+addr["ingest"],
 		"DT_API_URL="+s.Dynatrace, "DT_ENTITIES_TOKEN="+dtEntitiesToken, "RUNTIME_POLL_INTERVAL=1s", "RUNTIME_SYNC_INTERVAL=1s", "RUNTIME_DOCKER=false")
@@ -95,7 +119,7 @@ func startProcessSuite(t *testing.T, scoutConfig string) *processSuite {
 // digest once through the real docker CLI, deliver every event to Dynatrace exactly once, find nothing
 // new on the next run, prioritize what runs in production, with one trace across the chain.
 func TestChainEndToEnd(t *testing.T) {
-	s := startProcessSuite(t, `{"default": {"latency_ms": 50, "findings": 20, "behavior": "ok"}}`)
+	s := startProcessSuite(t, suiteOptions{})
 	c := dialSuite(t, s.endpoints)
 
 	images := discoverAll(t, c)
@@ -188,7 +212,7 @@ func scoutCalls(t *testing.T, dockerConfig, sub string) int {
 	return n
 }
 
-func waitHTTP(t *testing.T, url string) {
+func waitHTTP(t testing.TB, url string) {
 	t.Helper()
 	testutil.Eventually(t, 30*time.Second, func() bool {
 		resp, err := http.Get(url)
@@ -200,7 +224,7 @@ func waitHTTP(t *testing.T, url string) {
 	}, "%s did not answer", url)
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ type collector struct {
 	spans []exportedSpan
 }
 
-func startCollector(t *testing.T) *collector {
+func startCollector(t testing.TB) *collector {
 	c := &collector{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/traces" {

@@ -35,7 +35,7 @@ type clients struct {
 	triage    triagev1.TriageServiceClient
 }
 
-func dialSuite(t *testing.T, ep endpoints) clients {
+func dialSuite(t testing.TB, ep endpoints) clients {
 	return clients{
 		orch:      orchestratorv1.NewOrchestratorServiceClient(testutil.Dial(t, ep.Orchestrator)),
 		discovery: discoveryv1.NewDiscoveryServiceClient(testutil.Dial(t, ep.Discovery)),
@@ -104,7 +104,7 @@ func setRuntimeStages(t *testing.T, dynatrace string, images []*imagev1.Image, s
 }
 
 // runToEnd starts a run and follows WatchRun until the run finishes; it returns the final run.
-func runToEnd(t *testing.T, c clients, req *orchestratorv1.StartRunRequest) *orchestratorv1.Run {
+func runToEnd(t testing.TB, c clients, req *orchestratorv1.StartRunRequest) *orchestratorv1.Run {
 	t.Helper()
 	started, err := c.orch.StartRun(t.Context(), req)
 	if err != nil {
@@ -136,7 +136,7 @@ func runToEnd(t *testing.T, c clients, req *orchestratorv1.StartRunRequest) *orc
 }
 
 // dynatraceEvents reads every event the Dynatrace stand-in accepted.
-func dynatraceEvents(t *testing.T, base string) []map[string]any {
+func dynatraceEvents(t testing.TB, base string) []map[string]any {
 	t.Helper()
 	resp, err := http.Get(base + "/_fake/events")
 	if err != nil {

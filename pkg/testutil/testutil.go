@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -70,7 +71,7 @@ func BuildBinary(t testing.TB, pkg string) string {
 		return bin
 	}
 	if buildDir == "" {
-		d, err := os.MkdirTemp("", "scoutbridge-testbin-")
+		d, err := processBuildDir()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,6 +92,22 @@ func BuildBinary(t testing.TB, pkg string) string {
 	}
 	built[pkg] = out
 	return out
+}
+
+// processBuildDir is $TMPDIR/scoutbridge-testbin/<pid>, this test process's own. A test binary has no
+// hook that runs when it exits, so each one removes the directories of processes that are gone.
+func processBuildDir() (string, error) {
+	parent := filepath.Join(os.TempDir(), "scoutbridge-testbin")
+	if entries, err := os.ReadDir(parent); err == nil {
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err == nil && pid != os.Getpid() && syscall.Kill(pid, 0) == syscall.ESRCH {
+				_ = os.RemoveAll(filepath.Join(parent, e.Name()))
+			}
+		}
+	}
+	dir := filepath.Join(parent, strconv.Itoa(os.Getpid()))
+	return dir, os.MkdirAll(dir, 0o755)
 }
 
 // Process is a binary started by a test.

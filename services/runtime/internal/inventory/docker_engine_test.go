@@ -21,16 +21,37 @@ import (
 // one never pushed (matched by its config digest), containers with stage labels and environment, and a
 // stopped container that ages out.
 
-const dockerSock = "/var/run/docker.sock"
+const (
+	dockerSock = "/var/run/docker.sock"
+	// registryVersion is the distribution registry the test builds when bin/registry is absent.
+	registryVersion = "v3.0.0"
+)
 
+// requireDocker skips the test when the engine, its socket or the docker CLI is missing, or fails it
+// when SCOUTBRIDGE_REQUIRE_DOCKER=1 (CI on a machine that must run it).
 func requireDocker(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(dockerSock); err != nil {
-		if os.Getenv("SCOUTBRIDGE_REQUIRE_DOCKER") == "1" {
-			t.Fatalf("SCOUTBRIDGE_REQUIRE_DOCKER=1 but %s is absent", dockerSock)
-		}
-		t.Skipf("no Docker Engine at %s", dockerSock)
+		missing(t, "no Docker Engine at %s", dockerSock)
 	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		missing(t, "no docker CLI on PATH")
+	}
+	src, err := NewDocker("", DefaultStageNames)
+	must(t, err)
+	var info struct{}
+	if err := src.get(t.Context(), "/info", &info); err != nil {
+		missing(t, "the Docker Engine does not answer: %v", err)
+	}
+}
+
+// missing skips, or fails when SCOUTBRIDGE_REQUIRE_DOCKER=1 says the Docker test must run.
+func missing(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("SCOUTBRIDGE_REQUIRE_DOCKER") == "1" {
+		t.Fatalf("SCOUTBRIDGE_REQUIRE_DOCKER=1 but "+format, args...)
+	}
+	t.Skipf(format, args...)
 }
 
 func run(t *testing.T, name string, args ...string) string {
@@ -71,26 +92,34 @@ func must(t *testing.T, err error) {
 	}
 }
 
-// registryBinary finds the CNCF distribution registry: SCOUTBRIDGE_REGISTRY_BIN, or `go install` into
-// a cache directory outside the tree (module proxy only). "" when neither works.
+// registryBinary finds the CNCF distribution registry: SCOUTBRIDGE_REGISTRY_BIN, the Makefile's pinned
+// <repo root>/bin/registry, a build cached in $TMPDIR, or `go install` into that cache (module proxy
+// only). "" when none works; with SCOUTBRIDGE_REQUIRE_DOCKER=1 that fails the test instead.
 func registryBinary(t *testing.T) string {
 	t.Helper()
 	if bin := os.Getenv("SCOUTBRIDGE_REGISTRY_BIN"); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("SCOUTBRIDGE_REGISTRY_BIN: %v", err)
+		}
 		return bin
 	}
-	dir := filepath.Join(os.TempDir(), "scoutbridge-registry-v3.0.0")
-	bin := filepath.Join(dir, "registry")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
+	cacheDir := filepath.Join(os.TempDir(), "scoutbridge-registry-"+registryVersion)
+	for _, bin := range []string{filepath.Join(testutil.RepoRoot(t), "bin", "registry"), filepath.Join(cacheDir, "registry")} {
+		if _, err := os.Stat(bin); err == nil {
+			return bin
+		}
 	}
-	cmd := exec.Command("go", "install", "github.com/distribution/distribution/v3/cmd/registry@v3.0.0")
+	cmd := exec.Command("go", "install", "github.com/distribution/distribution/v3/cmd/registry@"+registryVersion)
 	cmd.Dir = os.TempDir()
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "GOBIN="+cacheDir, "GOWORK=off", "GOFLAGS=-mod=mod", "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
+		if os.Getenv("SCOUTBRIDGE_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("SCOUTBRIDGE_REQUIRE_DOCKER=1 but the distribution registry is neither in bin/ nor buildable (%v):\n%s", err, b)
+		}
 		t.Logf("cannot build the distribution registry (%v); the pushed-image case is skipped:\n%s", err, b)
 		return ""
 	}
-	return bin
+	return filepath.Join(cacheDir, "registry")
 }
 
 func startRegistry(t *testing.T, bin string) string {

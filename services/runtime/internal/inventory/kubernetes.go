@@ -127,9 +127,13 @@ func (k *Kubernetes) containers(pod kubePod) []Container {
 			ImageName: cs.Image,
 		}
 		c.Digests = addDigest(c.Digests, cs.ImageID)
-		if len(c.Digests) > 0 {
-			c.ImageDigest = c.Digests[0]
+		if strings.Contains(cs.Image, "@") { // a pod that names its image by digest
+			c.Digests = addDigest(c.Digests, cs.Image)
 		}
+		if len(c.Digests) == 0 {
+			continue // no imageID yet: nothing to match findings on
+		}
+		c.ImageDigest = c.Digests[0]
 		out = append(out, c)
 	}
 	return out

@@ -126,6 +126,17 @@ func TestKubernetesStageFromEnvWhenNoLabel(t *testing.T) {
 	}
 }
 
+func TestKubernetesContainersWithoutAnImageIDAreMatchedOnTheirImageOrLeftOut(t *testing.T) {
+	var pod kubePod
+	must(t, json.Unmarshal([]byte(`{"metadata":{"name":"p","namespace":"ns"},"status":{"containerStatuses":[
+	 {"name":"by-digest","image":"acme/api@`+idxDigest+`","imageID":"","state":{"running":{}}},
+	 {"name":"by-tag","image":"acme/api:1.0","imageID":"","state":{"running":{}}}]}}`), &pod))
+	cs := NewKubernetes(&KubeConn{}, DefaultStageNames, nil, nil).containers(pod)
+	if len(cs) != 1 || cs[0].Name != "p/by-digest" || cs[0].ImageDigest != idxDigest {
+		t.Errorf("containers %+v: want only p/by-digest, matched on the digest its image names", cs)
+	}
+}
+
 func TestKubernetesSourceErrorsKeepTheTokenOut(t *testing.T) {
 	srv := fakeAPIServer(t, "right-token")
 	conn, err := KubeConnect(writeKubeconfig(t, srv, "wrong-token-value"))

@@ -32,17 +32,17 @@ func (s *Slack) Send(ctx context.Context, rowID string, body []byte) error {
 func (s *Slack) Body(r readmodel.Row) ([]byte, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, ":rotating_light: *New %s vulnerability <%s|%s>* in `%s %s`\n", risk.LevelName(r.RiskLevel),
-		VulnerabilityURL(r.VulnerabilityID), r.VulnerabilityID, r.PackageName, r.PackageVersion)
+		VulnerabilityURL(r.VulnerabilityID), slackEscape(r.VulnerabilityID), slackEscape(r.PackageName), slackEscape(r.PackageVersion))
 	if r.Title != "" {
-		fmt.Fprintf(&b, "%s\n", r.Title)
+		fmt.Fprintf(&b, "%s\n", slackEscape(r.Title))
 	}
-	repo := r.Registry + "/" + r.Repository
+	repo := slackEscape(r.Registry + "/" + r.Repository)
 	if u := RepositoryURL(r.Registry, r.Repository); u != "" {
 		repo = "<" + u + "|" + repo + ">"
 	}
 	fmt.Fprintf(&b, "*Repository:* %s · *Images:* %d · *First seen:* %s\n", repo, len(r.Images), r.FirstSeen.UTC().Format(time.RFC3339))
 	if len(r.FixedVersions) > 0 {
-		fmt.Fprintf(&b, "*Fixed in:* %s\n", strings.Join(r.FixedVersions, ", "))
+		fmt.Fprintf(&b, "*Fixed in:* %s\n", slackEscape(strings.Join(r.FixedVersions, ", ")))
 	} else {
 		b.WriteString("*Fixed in:* no fix yet\n")
 	}
@@ -60,17 +60,21 @@ func (s *Slack) Body(r readmodel.Row) ([]byte, error) {
 			if c.Host != "" {
 				where += ", " + c.Host
 			}
-			cs = append(cs, fmt.Sprintf("%s (%s, %s)", c.Name, readmodel.StageName(c.Stage), where))
+			cs = append(cs, slackEscape(fmt.Sprintf("%s (%s, %s)", c.Name, readmodel.StageName(c.Stage), where)))
 		}
 		tags := "untagged"
 		if len(im.Tags) > 0 {
-			tags = strings.Join(im.Tags, ", ")
+			tags = slackEscape(strings.Join(im.Tags, ", "))
 		}
 		fmt.Fprintf(&b, "• `%s` (%s): %s\n", short, tags, strings.Join(cs, "; "))
 	}
 	text := strings.TrimRight(b.String(), "\n")
 	return json.Marshal(map[string]any{"text": text, "unfurl_links": false})
 }
+
+// slackEscape escapes the three characters Slack's mrkdwn reserves, so a title such as "foo < 1.2"
+// cannot break the message or forge a link.
+var slackEscape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
 
 // JSON posts the row as JSON to a generic webhook, signed when a secret is set.
 type JSON struct{ p poster }

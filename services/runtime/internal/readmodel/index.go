@@ -7,10 +7,16 @@ import (
 	imagev1 "github.com/scoutbridge/scoutbridge/gen/scoutbridge/image/v1"
 )
 
+// imageRec is one digest in one repository: a digest pushed to two repositories is two images, so
+// each repository gets its rows (the row key holds the repository).
 type imageRec struct {
 	digest, registry, repository string
 	tags, platforms              []string
+	// dig numbers the distinct digest, for the funnel's digest counts.
+	dig int32
 }
+
+type imageKey struct{ registry, repository, digest string }
 
 type rowKey struct{ vuln, registry, repository, pkg, version string }
 
@@ -37,7 +43,8 @@ type findingRec struct {
 // index is the in-memory, column-friendly copy of the read model.
 type index struct {
 	images      []imageRec
-	imageByDig  map[string]int32
+	imageByKey  map[imageKey]int32
+	digests     map[string]int32
 	rows        []rowRec
 	rowByKey    map[[16]byte]int32
 	strs        map[string]string
@@ -47,7 +54,7 @@ type index struct {
 }
 
 func newIndex() *index {
-	return &index{imageByDig: map[string]int32{}, rowByKey: map[[16]byte]int32{}, strs: map[string]string{}, vulns: map[string]int32{}, findingByIR: map[[2]int32]int32{}}
+	return &index{imageByKey: map[imageKey]int32{}, digests: map[string]int32{}, rowByKey: map[[16]byte]int32{}, strs: map[string]string{}, vulns: map[string]int32{}, findingByIR: map[[2]int32]int32{}}
 }
 
 // intern keeps one copy of each repeated string (ids, names, versions, titles).
@@ -73,17 +80,24 @@ func (x *index) internAll(v []string) []string {
 func (x *index) putImage(im imageRec) int32 {
 	im.registry, im.repository = x.intern(im.registry), x.intern(im.repository)
 	im.tags, im.platforms = x.internAll(im.tags), x.internAll(im.platforms)
-	if i, ok := x.imageByDig[im.digest]; ok {
+	k := imageKey{im.registry, im.repository, im.digest}
+	if i, ok := x.imageByKey[k]; ok {
 		old := &x.images[i]
-		old.registry, old.repository, old.tags = im.registry, im.repository, im.tags
+		old.tags = im.tags
 		if len(im.platforms) > 0 {
 			old.platforms = im.platforms
 		}
 		return i
 	}
+	d, ok := x.digests[im.digest]
+	if !ok {
+		d = int32(len(x.digests))
+		x.digests[im.digest] = d
+	}
+	im.dig = d
 	i := int32(len(x.images))
 	x.images = append(x.images, im)
-	x.imageByDig[im.digest] = i
+	x.imageByKey[k] = i
 	return i
 }
 

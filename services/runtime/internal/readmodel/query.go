@@ -304,13 +304,14 @@ func newCounter(vulns, images int) *counter {
 	return &counter{vulns: make([]bool, vulns), images: make([]bool, images)}
 }
 
-func (c *counter) add(vuln, img int32) {
+// add counts one finding of vuln in the image with digest number dig.
+func (c *counter) add(vuln, dig int32) {
 	if !c.vulns[vuln] {
 		c.vulns[vuln] = true
 		c.nVulns++
 	}
-	if !c.images[img] {
-		c.images[img] = true
+	if !c.images[dig] {
+		c.images[dig] = true
 		c.nImages++
 	}
 	c.nFnd++
@@ -327,27 +328,27 @@ func (s *Store) AlertReduction(p Params, rt Runtime) Funnel {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	e := s.newEval(p, rt)
-	nv, ni := len(s.idx.vulns), len(s.idx.images)
+	nv, ni := len(s.idx.vulns), len(s.idx.digests)
 	all, crit, run, prod, fresh := newCounter(nv, ni), newCounter(nv, ni), newCounter(nv, ni), newCounter(nv, ni), newCounter(nv, ni)
 	for fi := range s.idx.findings {
 		f := &s.idx.findings[fi]
 		if _, _, ok := f.window(e.start, e.end); !ok {
 			continue
 		}
-		v := s.idx.rows[f.row].vuln
-		all.add(v, f.image)
+		v, d := s.idx.rows[f.row].vuln, s.idx.images[f.image].dig
+		all.add(v, d)
 		if !e.levels[f.level] {
 			continue
 		}
-		crit.add(v, f.image)
+		crit.add(v, d)
 		if len(e.running[f.image]) == 0 {
 			continue
 		}
-		run.add(v, f.image)
+		run.add(v, d)
 		if len(e.staged[f.image]) == 0 {
 			continue
 		}
-		prod.add(v, f.image)
+		prod.add(v, d)
 	}
 	staged := func(img int32) bool { return len(e.staged[img]) > 0 }
 	aggs, pos := s.aggregate(e, staged)
@@ -357,7 +358,7 @@ func (s *Store) AlertReduction(p Params, rt Runtime) Funnel {
 			continue
 		}
 		if _, _, ok := f.window(e.start, e.end); ok {
-			fresh.add(s.idx.rows[f.row].vuln, f.image)
+			fresh.add(s.idx.rows[f.row].vuln, s.idx.images[f.image].dig)
 		}
 	}
 	return Funnel{

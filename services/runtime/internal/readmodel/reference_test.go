@@ -10,6 +10,7 @@ import (
 	"time"
 
 	imagev1 "github.com/scoutbridge/scoutbridge/gen/scoutbridge/image/v1"
+	"github.com/scoutbridge/scoutbridge/pkg/sqlitedb"
 	"github.com/scoutbridge/scoutbridge/services/runtime/internal/inventory"
 )
 
@@ -262,5 +263,73 @@ func TestReadModelSurvivesRestartAndIgnoresReplays(t *testing.T) {
 	}
 	if want.Stages[0].Findings != 10 {
 		t.Errorf("replayed reports were counted twice: %d findings", want.Stages[0].Findings)
+	}
+}
+
+// A digest promoted from acme/api to acme/api-prod is one image in two repositories: each repository
+// gets its row with its own tags, and the funnel counts the digest once.
+func TestADigestInTwoRepositoriesGivesARowInEach(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runtime.db")
+	s := openRef(t, path)
+	a := refImages["A"]
+	report := func(seq int64, repo, tag string) Report {
+		return Report{Sequence: seq, Registry: "docker.io", Repository: repo, Digest: a.digest, Tags: []string{tag},
+			PlatformDigests: a.platforms, VulnerabilityID: "CVE-1", Title: "CVE-1: bad", Provider: "Docker Scout",
+			PackageName: "openssl", PackageVersion: "1.0", RiskLevel: imagev1.RiskLevel_RISK_LEVEL_CRITICAL, DetectedAt: refT.Add(-time.Hour)}
+	}
+	if err := s.Apply(t.Context(), []Report{report(1, "acme/api", "1.0-rc"), report(2, "acme/api-prod", "1.0")}); err != nil {
+		t.Fatal(err)
+	}
+	rt := refRuntime(t)
+	check := func(s *Store) {
+		t.Helper()
+		var got []string
+		for _, r := range s.Prioritized(Params{}.WithDefaults(refT), rt) {
+			for _, im := range r.Images {
+				got = append(got, fmt.Sprintf("%s %t %v %d", r.Repository, im.Digest == a.digest, im.Tags, len(im.Containers)))
+			}
+		}
+		if want := []string{"acme/api true [1.0-rc] 1", "acme/api-prod true [1.0] 1"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("rows %q, want one per repository, each with its tags and a-prod", got)
+		}
+		if all := s.AlertReduction(Params{}.WithDefaults(refT), rt).Stages[0]; all.ImageDigests != 1 || all.Findings != 2 {
+			t.Errorf("funnel %+v: want 1 digest, 2 findings (one per repository)", all)
+		}
+	}
+	check(s)
+	s.Close()
+	check(openRef(t, path))
+}
+
+// A database of the first schema (one repository per digest) is emptied on upgrade and followed again
+// from the start: ingest keeps every finding, so nothing is lost.
+func TestUpgradeFromTheFirstSchemaFollowsIngestAgain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runtime.db")
+	v1, err := sqlitedb.Open(t.Context(), path, sqlitedb.Options{Migrations: migrations[:1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO images (id, digest, registry, repository, tags, platform_digests) VALUES (1, 'sha256:x', 'docker.io', 'acme/api', '[]', '[]')`,
+		`INSERT INTO findings (id, image_id, vulnerability_id, package_name, package_version, title, provider, risk_level, risk_score, fixed_versions)
+		 VALUES (1, 1, 'CVE-0', 'p', '1', 't', 'Docker Scout', 5, 9.8, '[]')`,
+		`INSERT INTO reports (sequence, finding_id, detected_at) VALUES (7, 1, 0)`,
+		`UPDATE sync_state SET last_sequence = 7`,
+	} {
+		if _, err := v1.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v1.Close()
+
+	s := openRef(t, path)
+	if got := s.LastSequence(); got != 0 {
+		t.Fatalf("cursor after the upgrade %d, want 0 (follow ingest again)", got)
+	}
+	if err := s.Apply(t.Context(), refReports()); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.AlertReduction(Params{}.WithDefaults(refT), refRuntime(t)).Stages[0]; got.Findings != 10 {
+		t.Errorf("all findings after re-following %d, want the reference set's 10 (the old copy is gone)", got.Findings)
 	}
 }

@@ -85,6 +85,24 @@ CREATE TABLE reports (
 	detected_at INTEGER NOT NULL
 );
 CREATE INDEX reports_by_finding ON reports (finding_id, detected_at);
+`, `
+-- An image is a digest in one repository: version 1 kept one repository per digest, so a digest pushed
+-- to two repositories lost the rows of one. The read model is a copy of ingest, which keeps every
+-- finding, so it is emptied and followed again from the start.
+DELETE FROM reports;
+DELETE FROM findings;
+DELETE FROM image_digests;
+DROP TABLE images;
+CREATE TABLE images (
+	id INTEGER PRIMARY KEY,
+	digest TEXT NOT NULL,
+	registry TEXT NOT NULL,
+	repository TEXT NOT NULL,
+	tags TEXT NOT NULL,
+	platform_digests TEXT NOT NULL,
+	UNIQUE (registry, repository, digest)
+);
+UPDATE sync_state SET last_sequence = 0;
 `}
 
 // Store is the read model.
@@ -203,7 +221,7 @@ func (s *Store) Apply(ctx context.Context, reports []Report) error {
 	}
 	err := sqlitedb.Tx(ctx, s.db, func(tx *sql.Tx) error {
 		upImage, err := tx.PrepareContext(ctx, `INSERT INTO images (digest, registry, repository, tags, platform_digests) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (digest) DO UPDATE SET registry = excluded.registry, repository = excluded.repository, tags = excluded.tags,
+			ON CONFLICT (registry, repository, digest) DO UPDATE SET tags = excluded.tags,
 			platform_digests = CASE WHEN excluded.platform_digests = '[]' THEN images.platform_digests ELSE excluded.platform_digests END
 			RETURNING id`)
 		if err != nil {

@@ -194,7 +194,7 @@ type Scanner struct {
 	mu       sync.Mutex
 	script   map[string][]codes.Code // per digest: codes to answer before succeeding
 	down     bool
-	gate     chan struct{}
+	gate     gate
 	calls    map[string]int
 	forced   map[string]int
 	inFlight int
@@ -219,21 +219,10 @@ func (s *Scanner) SetDown(down bool) {
 }
 
 // Hold makes scans wait until Release (or their context ends).
-func (s *Scanner) Hold() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.gate = make(chan struct{})
-}
+func (s *Scanner) Hold() { s.gate.hold() }
 
 // Release lets held scans go on.
-func (s *Scanner) Release() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.gate != nil {
-		close(s.gate)
-		s.gate = nil
-	}
-}
+func (s *Scanner) Release() { s.gate.release() }
 
 // Calls is the number of ScanImage calls for digest.
 func (s *Scanner) Calls(digest string) int {
@@ -285,7 +274,7 @@ func (s *Scanner) ScanImage(ctx context.Context, req *scannerv1.ScanImageRequest
 	if req.GetForce() {
 		s.forced[d]++
 	}
-	down, gate := s.down, s.gate
+	down := s.down
 	var code codes.Code
 	if sc := s.script[d]; len(sc) > 0 {
 		code, s.script[d] = sc[0], sc[1:]
@@ -301,12 +290,8 @@ func (s *Scanner) ScanImage(ctx context.Context, req *scannerv1.ScanImageRequest
 	if down {
 		return nil, status.Error(codes.Unavailable, "scanner stand-in is down")
 	}
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return nil, status.FromContextError(ctx.Err()).Err()
-		}
+	if err := s.gate.wait(ctx); err != nil {
+		return nil, err
 	}
 	if s.Latency > 0 {
 		select {
@@ -453,7 +438,14 @@ type Triage struct {
 	running []*triagev1.RuntimeImage
 	notify  int
 	down    bool
+	gate    gate
 }
+
+// HoldNotify makes NotifyNewFindings wait until ReleaseNotify (or its context ends).
+func (r *Triage) HoldNotify() { r.gate.hold() }
+
+// ReleaseNotify lets held NotifyNewFindings calls go on.
+func (r *Triage) ReleaseNotify() { r.gate.release() }
 
 // SetRunning sets the running images.
 func (r *Triage) SetRunning(imgs ...*triagev1.RuntimeImage) {
@@ -487,7 +479,10 @@ func (r *Triage) ListRuntimeImages(context.Context, *triagev1.ListRuntimeImagesR
 }
 
 // NotifyNewFindings counts the call.
-func (r *Triage) NotifyNewFindings(context.Context, *triagev1.NotifyNewFindingsRequest) (*triagev1.NotifyNewFindingsResponse, error) {
+func (r *Triage) NotifyNewFindings(ctx context.Context, _ *triagev1.NotifyNewFindingsRequest) (*triagev1.NotifyNewFindingsResponse, error) {
+	if err := r.gate.wait(ctx); err != nil {
+		return nil, err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.down {
@@ -495,4 +490,41 @@ func (r *Triage) NotifyNewFindings(context.Context, *triagev1.NotifyNewFindingsR
 	}
 	r.notify++
 	return &triagev1.NotifyNewFindingsResponse{}, nil
+}
+
+// gate holds calls between hold and release.
+type gate struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (g *gate) hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ch = make(chan struct{})
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ch != nil {
+		close(g.ch)
+		g.ch = nil
+	}
+}
+
+// wait returns once the gate is open, or the context's status when ctx ends first.
+func (g *gate) wait(ctx context.Context) error {
+	g.mu.Lock()
+	ch := g.ch
+	g.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	}
 }

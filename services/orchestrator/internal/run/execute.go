@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
@@ -24,7 +25,13 @@ type execution struct {
 	run    *Run   // owned by the run's goroutine
 	cancel context.CancelCauseFunc
 	events *broadcaster
-	done   chan struct{}
+	done   chan struct{} // closed by release
+
+	releaseOnce sync.Once
+
+	// reevaluate holds the running digests due for re-evaluation that were scanned before; only the
+	// gathering goroutine uses it.
+	reevaluate map[Key]bool
 
 	mu        sync.Mutex
 	images    map[Key]*Image
@@ -32,13 +39,12 @@ type execution struct {
 	discovery error // why discovery failed, after retries
 }
 
-// execute drives the run to its end. When ctx ends because the service stops, it returns without
-// finishing: the run stays RUNNING and is resumed on the next start.
-func (ex *execution) execute(ctx context.Context) {
+// execute drives the run to its end and returns it in its final state. When ctx ends because the
+// service stops, it returns nil without finishing: the run stays RUNNING and is resumed on the next
+// start. It also returns nil for a run abandoned because the database failed.
+func (ex *execution) execute(ctx context.Context) *Run {
 	o, r := ex.o, ex.run
-	ctx, span := tracer.Start(ctx, "run", trace.WithNewRoot(), trace.WithAttributes(
-		attribute.String("scoutbridge.run_id", r.ID), attribute.Bool("scoutbridge.dry_run", r.DryRun),
-		attribute.Bool("scoutbridge.force_rescan", r.ForceRescan), attribute.StringSlice("scoutbridge.namespaces", r.Namespaces)))
+	ctx, span := ex.startSpan(ctx)
 	defer span.End()
 	log := o.log.With("run_id", r.ID)
 	log.InfoContext(ctx, "run started", "window_start", r.Window.Start, "window_end", r.Window.End,
@@ -48,7 +54,7 @@ func (ex *execution) execute(ctx context.Context) {
 	known, err := o.store.Images(context.WithoutCancel(ctx), r.ID)
 	if err != nil {
 		ex.abandon(ctx, err)
-		return
+		return nil
 	}
 	queue := make(chan *Image, 1024)
 	var pending []*Image
@@ -73,17 +79,14 @@ func (ex *execution) execute(ctx context.Context) {
 			})
 		}
 	}
-	enqueue := func(img *Image) {
-		if r.DryRun {
-			return
-		}
+	enqueue := func(img *Image) { // admit never calls it for a dry run, which has no workers
 		select {
 		case queue <- img:
 		case <-ctx.Done():
 		}
 	}
 	for _, img := range pending {
-		enqueue(img)
+		ex.admit(ctx, img, enqueue) // a crash may have come between adding an image and skipping it
 	}
 
 	if !r.DiscoveryDone {
@@ -95,19 +98,55 @@ func (ex *execution) execute(ctx context.Context) {
 	if cause := context.Cause(ctx); ctx.Err() != nil && !errors.Is(cause, errCancelled) {
 		log.InfoContext(ctx, "run interrupted by shutdown; it resumes on the next start")
 		ex.events.close()
-		return
+		return nil
 	}
-	ex.finish(context.WithoutCancel(ctx), ctx.Err() != nil)
-	span.SetAttributes(attribute.String("scoutbridge.run_state", r.State.String()))
-	if r.State == StateFailed {
-		span.SetStatus(codes.Error, r.Error)
+	final := ex.finish(context.WithoutCancel(ctx), ctx.Err() != nil)
+	if final == nil {
+		return nil
 	}
+	span.SetAttributes(attribute.String("scoutbridge.run_state", final.State.String()))
+	if final.State == StateFailed {
+		span.SetStatus(codes.Error, final.Error)
+	}
+	return final
+}
+
+// startSpan starts the run's span: a new trace for a new run, the same trace again for a run resumed
+// after a restart (its first span's traceparent is saved with the run), so that a run is one trace.
+func (ex *execution) startSpan(ctx context.Context) (context.Context, trace.Span) {
+	r := ex.run
+	opts := []trace.SpanStartOption{trace.WithAttributes(
+		attribute.String("scoutbridge.run_id", r.ID), attribute.Bool("scoutbridge.dry_run", r.DryRun),
+		attribute.Bool("scoutbridge.force_rescan", r.ForceRescan), attribute.StringSlice("scoutbridge.namespaces", r.Namespaces))}
+	carrier := propagation.MapCarrier{}
+	if r.TraceParent != "" {
+		carrier.Set("traceparent", r.TraceParent)
+		ctx = propagation.TraceContext{}.Extract(ctx, carrier)
+	} else {
+		opts = append(opts, trace.WithNewRoot())
+	}
+	ctx, span := tracer.Start(ctx, "run", opts...)
+	if r.TraceParent == "" && span.SpanContext().IsValid() {
+		propagation.TraceContext{}.Inject(ctx, carrier)
+		r.TraceParent = carrier.Get("traceparent")
+		if err := ex.o.store.UpdateRun(ctx, r); err != nil {
+			ex.o.log.ErrorContext(ctx, "save run", "run_id", r.ID, "error", err.Error())
+		}
+	}
+	return ctx, span
 }
 
 // gather lists the window, then adds carried-over and running images, queueing each image that needs
 // work. It records discovery failures on the execution.
 func (ex *execution) gather(ctx context.Context, enqueue func(*Image)) {
 	o, r := ex.o, ex.run
+	defaultScope := r.MovesWatermark || r.RescanOnly
+	var running []*imagev1.Image
+	if defaultScope && !r.DryRun {
+		// Asked first, so that a due digest the window lists again (a new tag on an old digest) is
+		// re-evaluated rather than skipped as already scanned.
+		running, ex.reevaluate = ex.runningDue(ctx)
+	}
 	if !r.RescanOnly {
 		err := ex.discover(ctx, enqueue)
 		if err != nil {
@@ -119,7 +158,6 @@ func (ex *execution) gather(ctx context.Context, enqueue func(*Image)) {
 			return
 		}
 	}
-	defaultScope := r.MovesWatermark || r.RescanOnly
 	if defaultScope && !r.RescanOnly {
 		carry, err := o.store.CarryOvers(ctx)
 		if err != nil {
@@ -132,10 +170,8 @@ func (ex *execution) gather(ctx context.Context, enqueue func(*Image)) {
 			ex.add(ctx, c.Image, ReasonCarriedOver, "carried over from "+c.RunID+": "+c.Reason, enqueue)
 		}
 	}
-	if defaultScope && !r.DryRun {
-		for _, img := range ex.runningDue(ctx) {
-			ex.add(ctx, img, ReasonRunning, "", enqueue)
-		}
+	for _, img := range running {
+		ex.add(ctx, img, ReasonRunning, "", enqueue)
 	}
 	if ctx.Err() != nil {
 		return
@@ -185,7 +221,7 @@ func (ex *execution) discover(ctx context.Context, enqueue func(*Image)) error {
 	return err
 }
 
-// add puts an image into the run (once per digest) and queues it, or marks it skipped.
+// add puts an image into the run (once per digest) and admits it. It runs on the gathering goroutine.
 func (ex *execution) add(ctx context.Context, img *imagev1.Image, reason ScanReason, note string, enqueue func(*Image)) {
 	o, r := ex.o, ex.run
 	if img.GetRepository() == "" || img.GetDigest() == "" {
@@ -204,6 +240,9 @@ func (ex *execution) add(ctx context.Context, img *imagev1.Image, reason ScanRea
 	if seen {
 		return
 	}
+	if ex.reevaluate[k] {
+		reason = ReasonRunning // scanned before, running now and due again: scan it (forced), do not skip it
+	}
 	it := &Image{Image: img, State: ImagePending, ScanReason: reason, Reason: note, UpdatedAt: o.opt.Now().UTC()}
 	if r.DryRun {
 		it.Reason = "dry run: discovered only"
@@ -220,10 +259,19 @@ func (ex *execution) add(ctx context.Context, img *imagev1.Image, reason ScanRea
 		return
 	}
 	ex.publish(ctx, Event{Type: EventDiscovered, Image: it})
+	ex.admit(ctx, it, enqueue)
+}
+
+// admit queues an image that needs work, or marks it skipped when its digest was scanned and ingested
+// before (unless forced; a running image is due by definition). A scanned image waiting for ingest
+// always goes on: its report is ingested again, which ingest stores once.
+func (ex *execution) admit(ctx context.Context, it *Image, enqueue func(*Image)) {
+	o, r := ex.o, ex.run
 	if r.DryRun {
 		return
 	}
-	if reason != ReasonRunning && !r.ForceRescan {
+	if it.State != ImageScanned && it.ScanReason != ReasonRunning && !r.ForceRescan {
+		k := KeyOf(it.Image)
 		ev, done, err := o.store.Evaluated(ctx, k)
 		if err != nil {
 			o.log.ErrorContext(ctx, "read scan memory", "digest", k.Digest, "error", err.Error())
@@ -276,13 +324,14 @@ func (ex *execution) abandon(ctx context.Context, err error) {
 }
 
 // finish decides the run's final state, moves the watermark when the whole window was covered, and
-// carries unfinished images over.
-func (ex *execution) finish(ctx context.Context, cancelled bool) {
+// carries unfinished images over. It returns the final run with its counts, or nil when the database
+// failed.
+func (ex *execution) finish(ctx context.Context, cancelled bool) *Run {
 	o, r := ex.o, ex.run
 	images, err := o.store.Images(ctx, r.ID)
 	if err != nil {
 		ex.abandon(ctx, err)
-		return
+		return nil
 	}
 	var carry []CarryOver
 	var drop []Key
@@ -358,8 +407,9 @@ func (ex *execution) finish(ctx context.Context, cancelled bool) {
 	}
 	if err := o.store.FinishRun(ctx, r, advance, carry, drop); err != nil {
 		ex.abandon(ctx, err)
-		return
+		return nil
 	}
+	ex.release()
 	if final, err := o.store.GetRun(ctx, r.ID); err == nil {
 		r = final
 	}
@@ -369,13 +419,7 @@ func (ex *execution) finish(ctx context.Context, cancelled bool) {
 		"failed", r.Counts.Failed, "duration", r.Duration(r.FinishedAt).String())
 	ex.publish(ctx, Event{Type: EventRunFinished, Run: r, Message: r.Error})
 	ex.events.close()
-	if o.runtime != nil && !r.DryRun {
-		nctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := o.runtime.NotifyNewFindings(nctx); err != nil {
-			o.log.WarnContext(ctx, "NotifyNewFindings failed; the runtime service sends them with its next notification", "run_id", r.ID, "error", err.Error())
-		}
-		cancel()
-	}
+	return r
 }
 
 func shortDigest(d string) string {

@@ -6,12 +6,18 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 
 	triagev1 "github.com/scoutbridge/scoutbridge/gen/scoutbridge/triage/v1"
+	"github.com/scoutbridge/scoutbridge/pkg/grpcclient"
 	"github.com/scoutbridge/scoutbridge/pkg/testutil"
+	"github.com/scoutbridge/scoutbridge/services/orchestrator/internal/peers"
 	"github.com/scoutbridge/scoutbridge/services/orchestrator/internal/peertest"
 	"github.com/scoutbridge/scoutbridge/services/orchestrator/internal/run"
+	"github.com/scoutbridge/scoutbridge/services/orchestrator/internal/store"
 )
 
 func TestDigestsAlreadyIngestedAreSkippedUnlessForced(t *testing.T) {
@@ -134,11 +140,18 @@ func TestABrokenDiscoveryStreamIsListedAgainWithoutDuplicates(t *testing.T) {
 
 func TestScanConcurrencyBoundsTheScansInFlight(t *testing.T) {
 	h := newHarness(t, func(o *run.Options) { o.ScanConcurrency = 3 })
-	h.peers.Scanner.Latency = 20 * time.Millisecond
 	for i := range 20 {
 		h.peers.Discovery.AddImages(peertest.Image("acme/api", i, t0.Add(-time.Hour)))
 	}
-	h.runToEnd(run.Request{})
+	h.peers.Scanner.Hold() // every scan waits, so the bound is reached however slow the machine is
+	r, err := h.o.Start(t.Context(), run.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return h.peers.Scanner.InFlight() == 3 }, "3 scans did not start")
+	time.Sleep(50 * time.Millisecond) // room for a fourth, were the bound broken
+	h.peers.Scanner.Release()
+	h.waitFinished(r.ID)
 	if got := h.peers.Scanner.MaxInFlight(); got != 3 {
 		t.Errorf("at most %d scans in flight, want 3", got)
 	}
@@ -289,5 +302,121 @@ func TestNotifyNewFindingsWhenARunFinishesAndAFailureIsNotFatal(t *testing.T) {
 	}
 	if _, err := h.o.Start(context.Background(), run.Request{PushedAfter: t0.Add(-time.Hour)}); err != nil {
 		t.Errorf("the next run could not start: %v", err)
+	}
+}
+
+func TestTheNextRunCanStartWhileTheFinishedRunsNotificationsAreSent(t *testing.T) {
+	h := newHarness(t, nil)
+	h.peers.Discovery.SetImages(peertest.Image("acme/api", 1, t0.Add(-time.Hour)))
+	h.peers.Triage.HoldNotify() // webhooks that take their time
+	defer h.peers.Triage.ReleaseNotify()
+	first, err := h.o.Start(t.Context(), run.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool {
+		r, err := h.o.Get(t.Context(), first.ID)
+		return err == nil && r.Finished()
+	}, "run %s did not finish", first.ID)
+
+	second, err := h.o.Start(t.Context(), run.Request{PushedAfter: t0.Add(-2 * time.Hour)})
+	if err != nil {
+		t.Fatalf("StartRun after %s finished: %v; a finished run must not hold the slot", first.ID, err)
+	}
+	h.peers.Triage.ReleaseNotify()
+	h.waitFinished(second.ID)
+	testutil.Eventually(t, 5*time.Second, func() bool { return h.peers.Triage.Notified() == 2 }, "notifications of both runs were not sent")
+}
+
+func TestAResumedRunSkipsAnImageIngestedBeforeTheCrash(t *testing.T) {
+	h := newHarness(t, nil)
+	img := peertest.Image("acme/api", 1, t0.Add(-time.Hour))
+	// The state a crash leaves between adding an already ingested image to a run and marking it skipped.
+	left := &run.Run{ID: "run-crashed", State: run.StateRunning, Trigger: run.TriggerSchedule, MovesWatermark: true,
+		DiscoveryDone: true, Window: run.Window{Start: t0.Add(-24 * time.Hour), End: t0}, StartedAt: t0}
+	if err := h.store.CreateRun(t.Context(), left); err != nil {
+		t.Fatal(err)
+	}
+	it := &run.Image{Image: img, State: run.ImagePending, ScanReason: run.ReasonPushed}
+	if _, err := h.store.AddImage(t.Context(), left.ID, it); err != nil {
+		t.Fatal(err)
+	}
+	done := &run.Image{Image: img, State: run.ImageIngested}
+	if err := h.store.CompleteImage(t.Context(), "run-earlier", done, &run.Evaluation{RunID: "run-earlier", At: t0.Add(-48 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := h.o.Resume(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r, imgs := h.waitFinished(left.ID)
+	if r.State != run.StateSucceeded || len(imgs) != 1 || imgs[0].State != run.ImageSkipped || r.Counts.Skipped != 1 {
+		t.Fatalf("resumed run %s counts %+v images %v, want the image SKIPPED", r.State, r.Counts, imgs)
+	}
+	if n := h.peers.Scanner.Calls(img.Digest); n != 0 {
+		t.Errorf("the image was scanned %d times after the restart, want 0 (it was ingested before)", n)
+	}
+}
+
+func TestScansAreSpreadOverEveryAddressTheScannerNameResolvesTo(t *testing.T) {
+	a, b := peertest.Start(t), peertest.Start(t)
+	for i := range 20 {
+		a.Discovery.AddImages(peertest.Image("acme/api", i, t0.Add(-time.Hour)))
+	}
+	// What DNS answers for a name with two A records.
+	r := manual.NewBuilderWithScheme("twoscanners")
+	r.InitialState(resolver.State{Addresses: []resolver.Address{{Addr: a.Addr}, {Addr: b.Addr}}})
+	scanners, err := grpcclient.New("twoscanners:///scanner", grpc.WithResolvers(r))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer scanners.Close()
+	rest, err := grpcclient.New(a.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rest.Close()
+	st, err := store.Open(t.Context(), t.TempDir()+"/o.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	o, err := run.New(t.Context(), st, peers.NewDiscovery(rest), peers.NewScanner(scanners), peers.NewIngest(rest), nil,
+		run.Options{ScanConcurrency: 4, Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, err := o.Start(t.Context(), run.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		got, err := o.Get(t.Context(), started.ID)
+		return err == nil && got.Finished()
+	}, "run did not finish")
+	o.Wait()
+	if na, nb := a.Scanner.TotalCalls(), b.Scanner.TotalCalls(); na+nb != 20 || na == 0 || nb == 0 {
+		t.Errorf("scans per scanner host: %d and %d, want all 20 spread over both", na, nb)
+	}
+}
+
+func TestARunningDigestDueForReevaluationIsScannedWhenItsWindowListsItAgain(t *testing.T) {
+	h := newHarness(t, nil) // RESCAN_INTERVAL 24h
+	img := peertest.Image("acme/api", 1, t0.Add(-time.Hour))
+	h.peers.Discovery.SetImages(img)
+	h.runToEnd(run.Request{})
+	h.peers.Triage.SetRunning(&triagev1.RuntimeImage{Digest: img.Digest, ImageName: "docker.io/acme/api"})
+
+	// Two days later the same digest is promoted with a new tag: the window lists it again.
+	h.clock.Advance(48 * time.Hour)
+	promoted := peertest.Image("acme/api", 1, t0.Add(47*time.Hour))
+	promoted.Tags = []string{"prod"}
+	h.peers.Discovery.SetImages(promoted)
+	r, imgs := h.runToEnd(run.Request{})
+	if len(imgs) != 1 || imgs[0].State != run.ImageIngested || imgs[0].ScanReason != run.ReasonRunning {
+		t.Fatalf("images %v, want the running digest re-evaluated (INGESTED, RUNNING), not skipped", imgs)
+	}
+	if h.peers.Scanner.Forced(img.Digest) != 1 || r.Counts.ScannedRunning != 1 {
+		t.Errorf("forced scans %d counts %+v, want one forced re-evaluation", h.peers.Scanner.Forced(img.Digest), r.Counts)
 	}
 }

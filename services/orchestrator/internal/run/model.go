@@ -59,8 +59,10 @@ type Run struct {
 	StartedAt        time.Time
 	FinishedAt       time.Time
 	// Error explains a failed or partial run, for a human.
-	Error  string
-	Counts Counts
+	Error string
+	// TraceParent is the W3C traceparent of the run's first span; a resumed run continues that trace.
+	TraceParent string
+	Counts      Counts
 }
 
 // Finished reports whether the run has reached a final state.

@@ -65,6 +65,15 @@ func TestOneTracePerRunWithAnImageSpanParentOfItsScanAndIngestCalls(t *testing.T
 	if serverSpans != 3 {
 		t.Errorf("%d scanner server spans in the run's trace, want 3 (the context must cross the call)", serverSpans)
 	}
+	// The notification that follows the run stays in its trace.
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		for _, s := range traces.Spans() {
+			if s.Name == "scoutbridge.triage.v1.TriageService/NotifyNewFindings" && s.SpanContext.TraceID() == runSpan.TraceID() {
+				return true
+			}
+		}
+		return false
+	}, "no NotifyNewFindings span in the run's trace")
 }
 
 func TestWatchSendsASnapshotThenEveryEventUntilTheRunFinishes(t *testing.T) {
@@ -202,4 +211,41 @@ func TestMetricsCountRunsImagesFindingsScansAndTheOutbox(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		return sums(t, "scoutbridge.ingest.outbox.depth", "")[""] == 7
 	}, "outbox depth gauge never showed 7")
+}
+
+func TestARunResumedAfterARestartContinuesItsTrace(t *testing.T) {
+	h := newHarness(t, nil)
+	for i := range 2 {
+		h.peers.Discovery.AddImages(peertest.Image("trace/resumed", i, t0.Add(-time.Hour)))
+	}
+	h.peers.Scanner.Hold()
+	r, err := h.o.Start(t.Context(), run.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() bool { return h.peers.Scanner.InFlight() == 2 }, "scans did not start")
+	h.restart()
+	h.peers.Scanner.Release()
+	if err := h.o.Resume(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFinished(r.ID)
+
+	runTraces := map[trace.TraceID]int{}
+	for _, s := range traces.Spans() {
+		for _, a := range s.Attributes {
+			if a.Key == "scoutbridge.run_id" && a.Value.AsString() == r.ID {
+				runTraces[s.SpanContext.TraceID()]++
+			}
+		}
+	}
+	// Two run spans (before and after the restart) and at least the two finished image spans.
+	if len(runTraces) != 1 {
+		t.Fatalf("the run's spans are in %d traces, want one: %v", len(runTraces), runTraces)
+	}
+	for _, n := range runTraces {
+		if n < 4 {
+			t.Errorf("%d spans in the run's trace, want the run span before and after the restart and its image spans", n)
+		}
+	}
 }

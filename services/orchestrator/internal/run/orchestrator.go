@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/scoutbridge/scoutbridge/pkg/retry"
 )
 
@@ -76,9 +78,10 @@ type Orchestrator struct {
 	mu     sync.Mutex
 	active *execution
 	// base is the context runs live in: it ends at shutdown, which leaves a run RUNNING to be resumed.
-	base     context.Context
-	finished chan struct{} // signalled (non-blocking) when a run finishes
-	wg       sync.WaitGroup
+	base context.Context
+	wg   sync.WaitGroup
+	// notifying keeps NotifyNewFindings calls one at a time, as they were when they belonged to the run.
+	notifying sync.Mutex
 }
 
 // New builds an Orchestrator. runtime may be nil. Runs started through it live until ctx ends; a run
@@ -90,11 +93,11 @@ func New(ctx context.Context, store Store, d Discoverer, s Scanner, i Ingester, 
 		return nil, err
 	}
 	return &Orchestrator{opt: opt, store: store, discovery: d, scanner: s, ingest: i, runtime: rt,
-		metrics: m, log: opt.Logger, base: ctx, finished: make(chan struct{}, 1)}, nil
+		metrics: m, log: opt.Logger, base: ctx}, nil
 }
 
 // Wait blocks until every run goroutine has returned (after ctx ended, or after the active run
-// finished).
+// finished and its notification was sent).
 func (o *Orchestrator) Wait() { o.wg.Wait() }
 
 // Start plans and starts a run. It answers *RunningError while another run is running and
@@ -168,16 +171,42 @@ func (o *Orchestrator) launch(r *Run) {
 	o.wg.Add(1)
 	go func() {
 		defer o.wg.Done()
-		ex.execute(ctx)
-		o.mu.Lock()
-		o.active = nil
-		o.mu.Unlock()
-		close(ex.done)
-		select {
-		case o.finished <- struct{}{}:
-		default:
+		final := ex.execute(ctx)
+		ex.release()
+		if final != nil {
+			o.notify(final)
 		}
 	}()
+}
+
+// release gives up the run's slot, once: as soon as its final state is saved (so that StartRun never
+// refuses a new run for one GetRun shows finished), or when it stops without finishing.
+func (ex *execution) release() {
+	ex.releaseOnce.Do(func() {
+		ex.o.mu.Lock()
+		ex.o.active = nil
+		ex.o.mu.Unlock()
+		close(ex.done)
+	})
+}
+
+// notify asks the runtime service to send the new prioritized rows after a run (not a dry run)
+// finished. It runs after the run has given up its slot: a run that GetRun and WatchRun show as
+// finished must not make StartRun answer FailedPrecondition while webhooks are being delivered. A
+// failure only delays the rows until the runtime service's own next notification.
+func (o *Orchestrator) notify(r *Run) {
+	if o.runtime == nil || r.DryRun {
+		return
+	}
+	o.notifying.Lock()
+	defer o.notifying.Unlock()
+	// The call stays in the run's trace.
+	ctx := propagation.TraceContext{}.Extract(o.base, propagation.MapCarrier{"traceparent": r.TraceParent})
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := o.runtime.NotifyNewFindings(ctx); err != nil {
+		o.log.WarnContext(ctx, "NotifyNewFindings failed; the runtime service sends them with its next notification", "run_id", r.ID, "error", err.Error())
+	}
 }
 
 // Resume restarts the runs a crash or a shutdown left RUNNING, with their run ids. Images already

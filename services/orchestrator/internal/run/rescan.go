@@ -11,19 +11,20 @@ import (
 
 // runningDue asks the runtime service which digests run now and returns those last evaluated longer
 // than RESCAN_INTERVAL before this run started (or never), so that a vulnerability published today
-// against an image pushed months ago is reported today. A runtime service that cannot be reached is
-// logged; its images stay due and the next run tries again.
-func (ex *execution) runningDue(ctx context.Context) []*imagev1.Image {
+// against an image pushed months ago is reported today; stale holds the keys of those evaluated
+// before. A runtime service that cannot be reached is logged; its images stay due and the next run
+// tries again.
+func (ex *execution) runningDue(ctx context.Context) (due []*imagev1.Image, stale map[Key]bool) {
 	o, r := ex.o, ex.run
 	if o.runtime == nil || o.opt.RescanInterval <= 0 {
-		return nil
+		return nil, nil
 	}
 	running, err := o.runtime.RunningImages(ctx)
 	if err != nil {
 		o.log.WarnContext(ctx, "cannot list running images; they are re-evaluated by a later run", "run_id", r.ID, "error", err.Error())
-		return nil
+		return nil, nil
 	}
-	var due []*imagev1.Image
+	stale = map[Key]bool{}
 	seen := map[Key]bool{}
 	for _, ri := range running {
 		img, ok := ImageFromName(ri.ImageName, ri.Digest)
@@ -46,8 +47,9 @@ func (ex *execution) runningDue(ctx context.Context) []*imagev1.Image {
 			continue
 		}
 		due = append(due, img)
+		stale[k] = done
 	}
-	return due
+	return due, stale
 }
 
 // ImageFromName turns a runtime's image name ("docker.io/acme/api", "acme/api:1.2", "nginx") and a

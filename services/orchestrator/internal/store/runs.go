@@ -11,16 +11,17 @@ import (
 )
 
 const runColumns = `seq, run_id, state, trigger, dry_run, force_rescan, rescan_only, moves_watermark, discovery_done,
-	namespaces, window_start, window_end, started_at, finished_at, namespaces_failed, error`
+	namespaces, window_start, window_end, started_at, finished_at, namespaces_failed, error, trace_parent`
 
 // CreateRun inserts a new run and sets its Seq.
 func (s *Store) CreateRun(ctx context.Context, r *run.Run) error {
 	res, err := s.db.ExecContext(ctx, `INSERT INTO runs (run_id, state, trigger, dry_run, force_rescan, rescan_only,
-		moves_watermark, discovery_done, namespaces, window_start, window_end, started_at, finished_at, namespaces_failed, error)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		moves_watermark, discovery_done, namespaces, window_start, window_end, started_at, finished_at, namespaces_failed, error,
+		trace_parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, int32(r.State), int32(r.Trigger), boolInt(r.DryRun), boolInt(r.ForceRescan), boolInt(r.RescanOnly),
 		boolInt(r.MovesWatermark), boolInt(r.DiscoveryDone), strings.Join(r.Namespaces, ","),
-		nanos(r.Window.Start), nanos(r.Window.End), nanos(r.StartedAt), nanos(r.FinishedAt), r.NamespacesFailed, r.Error)
+		nanos(r.Window.Start), nanos(r.Window.End), nanos(r.StartedAt), nanos(r.FinishedAt), r.NamespacesFailed, r.Error,
+		r.TraceParent)
 	if err != nil {
 		return fmt.Errorf("insert run: %w", err)
 	}
@@ -45,8 +46,9 @@ type execer interface {
 }
 
 func updateRun(ctx context.Context, db execer, r *run.Run) error {
-	_, err := db.ExecContext(ctx, `UPDATE runs SET state = ?, discovery_done = ?, finished_at = ?, namespaces_failed = ?, error = ?
-		WHERE run_id = ?`, int32(r.State), boolInt(r.DiscoveryDone), nanos(r.FinishedAt), r.NamespacesFailed, r.Error, r.ID)
+	_, err := db.ExecContext(ctx, `UPDATE runs SET state = ?, discovery_done = ?, finished_at = ?, namespaces_failed = ?, error = ?,
+		trace_parent = ? WHERE run_id = ?`, int32(r.State), boolInt(r.DiscoveryDone), nanos(r.FinishedAt), r.NamespacesFailed, r.Error,
+		r.TraceParent, r.ID)
 	if err != nil {
 		return fmt.Errorf("update run %s: %w", r.ID, err)
 	}
@@ -62,7 +64,7 @@ func scanRun(row scanner) (*run.Run, error) {
 	var ns string
 	var ws, we, st, fin sql.NullInt64
 	if err := row.Scan(&r.Seq, &r.ID, &state, &trigger, &dry, &force, &rescan, &moves, &done, &ns, &ws, &we, &st, &fin,
-		&r.NamespacesFailed, &r.Error); err != nil {
+		&r.NamespacesFailed, &r.Error, &r.TraceParent); err != nil {
 		return nil, err
 	}
 	r.State, r.Trigger = run.State(state), run.Trigger(trigger)

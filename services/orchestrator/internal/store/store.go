@@ -79,6 +79,8 @@ CREATE TABLE watermark (
 	scope TEXT    PRIMARY KEY,
 	at    INTEGER NOT NULL
 );
+`, `
+ALTER TABLE runs ADD COLUMN trace_parent TEXT NOT NULL DEFAULT '';
 `}
 
 // Store is the orchestrator's SQLite store.

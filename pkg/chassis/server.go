@@ -4,12 +4,14 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/keepalive"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
@@ -25,6 +27,10 @@ func NewGRPCServer(logger *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server
 // newGRPCServer is NewGRPCServer whose streaming calls end when stopping is cancelled.
 func newGRPCServer(logger *slog.Logger, stopping context.Context, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
 	base := []grpc.ServerOption{
+		// Clients re-resolve a name only when a connection ends, so a connection is retired now and then:
+		// a scanner host added to DNS gets calls within maxConnectionAge. Calls in flight finish on the
+		// old connection (no grace deadline: a scan may take SCANNER_TIMEOUT).
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: maxConnectionAge}),
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))),
 		grpc.ChainUnaryInterceptor(recoverUnary(logger)),
 		grpc.ChainStreamInterceptor(recoverStream(logger), endStreamsWhen(stopping)),
@@ -35,6 +41,9 @@ func newGRPCServer(logger *slog.Logger, stopping context.Context, opts ...grpc.S
 	reflection.Register(srv)
 	return srv, hs
 }
+
+// maxConnectionAge is how long a client connection lives before the server asks the client to reconnect.
+const maxConnectionAge = 5 * time.Minute
 
 // errPanic is what a caller sees when a handler panics: the details go to the log, not the wire.
 var errPanic = status.Error(codes.Internal, "internal error (the server log has the details)")

@@ -57,6 +57,18 @@ func envFloat(name string, def float64) float64 {
 	return def
 }
 
+// secretEnv reads a secret from NAME, or from the file named by NAME_FILE (a mounted secret).
+func secretEnv(name string) (string, error) {
+	if path := os.Getenv(name + "_FILE"); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("%s_FILE: %w", name, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return os.Getenv(name), nil
+}
+
 // probe GETs /_fake/health on the listen address (":8081" means localhost:8081).
 func probe(listen string) error {
 	host, port, err := net.SplitHostPort(listen)
@@ -89,7 +101,6 @@ func run(args []string) error {
 	age := fs.Duration("generate-age", envDuration("FAKEHUB_GENERATE_AGE", 0), "the newest generated push is this old, so a recent window holds only later pushes (env FAKEHUB_GENERATE_AGE)")
 	seed := fs.Uint64("seed", uint64(envInt("FAKEHUB_SEED", 1)), "seed of the generator and of random faults (env FAKEHUB_SEED)")
 	username := fs.String("username", env("FAKEHUB_USERNAME", ""), "accepted username; empty accepts any (env FAKEHUB_USERNAME)")
-	token := fs.String("token", env("FAKEHUB_TOKEN", ""), "accepted password/token; empty accepts any non-empty (env FAKEHUB_TOKEN)")
 	tokenTTL := fs.Duration("token-ttl", envDuration("FAKEHUB_TOKEN_TTL", 10*time.Minute), "lifetime of issued tokens (env FAKEHUB_TOKEN_TTL)")
 	rateLimit := fs.Int("rate-limit", envInt("FAKEHUB_RATE_LIMIT", 0), "requests per minute before 429; 0 = unlimited (env FAKEHUB_RATE_LIMIT)")
 	errorRatio := fs.Float64("error-ratio", envFloat("FAKEHUB_ERROR_RATIO", 0), "share of API calls answered 503, 0 to 1 (env FAKEHUB_ERROR_RATIO)")
@@ -105,12 +116,18 @@ func run(args []string) error {
 	if *healthcheck {
 		return probe(*listen)
 	}
+	// The accepted token is a secret: environment or file only, never a flag (a command line is
+	// visible to every user of the host through ps).
+	token, err := secretEnv("FAKEHUB_TOKEN")
+	if err != nil {
+		return err
+	}
 	if *errorRatio < 0 || *errorRatio > 1 {
 		return fmt.Errorf("-error-ratio %v: must be between 0 and 1", *errorRatio)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "fakehub")
 	h := hub.New(hub.Options{
-		PublicURL: *publicURL, Username: *username, Token: *token, TokenTTL: *tokenTTL, RateLimit: *rateLimit, Seed: *seed,
+		PublicURL: *publicURL, Username: *username, Token: token, TokenTTL: *tokenTTL, RateLimit: *rateLimit, Seed: *seed,
 		Faults: hub.Faults{ErrorRatio: *errorRatio, Latency: hub.Duration(*latency), ExpiredTokens: *expired},
 	})
 	var pushes []hub.Push

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -48,9 +49,16 @@ func freeAddr(t *testing.T) string {
 // start runs fakehub with args and waits until it answers.
 func start(t *testing.T, args ...string) string {
 	t.Helper()
+	return startEnv(t, nil, args...)
+}
+
+// startEnv is start with extra environment variables.
+func startEnv(t *testing.T, env []string, args ...string) string {
+	t.Helper()
 	addr := freeAddr(t)
 	var out bytes.Buffer
 	cmd := exec.Command(bin, append([]string{"-listen", addr}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -185,5 +193,34 @@ func TestCatalogFileAndGenerator(t *testing.T) {
 	}
 	if code, body := getJSON(t, "http://"+addr+"/v2/namespaces/ns1/repositories/repo-0002/tags"); code != 200 || body["count"] != float64(4) {
 		t.Errorf("generated repository: %d %v, want 4 tags", code, body)
+	}
+}
+
+func TestTheTokenComesFromTheEnvironmentOrAFileNeverAFlag(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second) // a fakehub that accepts the flag serves on
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-listen", freeAddr(t), "-token", "dckr_pat_on-the-command-line").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "-token") {
+		t.Errorf("-token was accepted (err %v, output %q); a secret on the command line is visible to ps", err, out)
+	}
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("dckr_pat_from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := startEnv(t, []string{"FAKEHUB_USERNAME=bob", "FAKEHUB_TOKEN_FILE=" + file})
+	login := func(secret string) int {
+		resp, err := http.Post("http://"+addr+"/v2/auth/token", "application/json",
+			strings.NewReader(`{"identifier":"bob","secret":"`+secret+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := login("dckr_pat_from-file"); got != http.StatusOK {
+		t.Errorf("the token of FAKEHUB_TOKEN_FILE: %d, want 200", got)
+	}
+	if got := login("dckr_pat_other"); got != http.StatusUnauthorized {
+		t.Errorf("another token: %d, want 401", got)
 	}
 }

@@ -159,8 +159,12 @@ func (h *Hub) repositories(w http.ResponseWriter, r *http.Request) {
 
 func (repo *repository) json() repoJSON {
 	lu := formatTime(repo.lastUpdated, 6)
+	status, description := 1, "active"
+	if repo.inactive {
+		status, description = 0, "inactive"
+	}
 	return repoJSON{
-		Name: repo.name, Namespace: repo.namespace, RepositoryType: "image", Status: 1, StatusDescription: "active",
+		Name: repo.name, Namespace: repo.namespace, RepositoryType: "image", Status: status, StatusDescription: description,
 		IsPrivate: repo.private, PullCount: repo.id * 7, LastUpdated: &lu, LastModified: lu,
 		DateRegistered: formatTime(repo.created, 6), Affiliation: "", MediaTypes: []string{MediaTypeImage},
 		ContentTypes: []string{"image"}, Categories: []struct{}{}, StorageSize: 1 << 28,

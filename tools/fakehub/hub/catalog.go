@@ -40,6 +40,9 @@ type Push struct {
 	OmitDigest bool `json:"omit_digest,omitempty"`
 	// Inactive marks the tags inactive.
 	Inactive bool `json:"inactive,omitempty"`
+	// InactiveRepository marks the whole repository inactive (status 0, as Docker Hub's inactive-image
+	// retention does) when this is its newest push; a newer push without it makes it active again.
+	InactiveRepository bool `json:"inactive_repository,omitempty"`
 	// Private makes the repository private (listed only with a valid token).
 	Private bool `json:"private,omitempty"`
 }
@@ -92,6 +95,7 @@ type repository struct {
 	namespace   string
 	name        string
 	private     bool
+	inactive    bool
 	created     time.Time
 	lastUpdated time.Time
 	pushes      int
@@ -170,8 +174,9 @@ func (h *Hub) apply(p Push, now time.Time) {
 	}
 	repo.private = repo.private || p.Private
 	repo.pushes++
-	if at.After(repo.lastUpdated) {
+	if !at.Before(repo.lastUpdated) { // the newest push says whether the repository is active
 		repo.lastUpdated = at
+		repo.inactive = p.InactiveRepository
 	}
 	if at.Before(repo.created) {
 		repo.created = at

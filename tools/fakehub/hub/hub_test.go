@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -284,5 +285,27 @@ func TestTimestampsCarryZeroToNineFractionalDigits(t *testing.T) {
 		if !seen[d] {
 			t.Errorf("no timestamp with %d fractional digits; seen %v", d, seen)
 		}
+	}
+}
+
+func TestInactiveRepositories(t *testing.T) {
+	h := hub.New(hub.Options{})
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := h.Push(
+		hub.Push{Namespace: "acme", Repository: "dormant", Tags: []string{"v1"}, PushedAt: at, InactiveRepository: true},
+		hub.Push{Namespace: "acme", Repository: "revived", Tags: []string{"v1"}, PushedAt: at, InactiveRepository: true},
+		hub.Push{Namespace: "acme", Repository: "revived", Tags: []string{"v2"}, PushedAt: at.Add(time.Hour)},
+		hub.Push{Namespace: "acme", Repository: "revived", Tags: []string{"v0"}, PushedAt: at.Add(-time.Hour), InactiveRepository: true},
+	); err != nil {
+		t.Fatal(err)
+	}
+	_, body := get(t, h, "/v2/namespaces/acme/repositories?ordering=name")
+	got := map[string]string{}
+	for _, r := range body["results"].([]any) {
+		repo := r.(map[string]any)
+		got[repo["name"].(string)] = fmt.Sprint(repo["status"], " ", repo["status_description"])
+	}
+	if got["dormant"] != "0 inactive" || got["revived"] != "1 active" {
+		t.Errorf("status of the repositories %v; want dormant inactive, revived active (its newest push decides)", got)
 	}
 }

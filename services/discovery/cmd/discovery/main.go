@@ -51,6 +51,9 @@ func check(c settings) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return config.Invalid("DOCKERHUB_API_URL", "must be an http(s) URL like https://hub.docker.com")
 	}
+	if u.User != nil { // the URL is logged at start; credentials belong in DOCKERHUB_TOKEN(_FILE)
+		return config.Invalid("DOCKERHUB_API_URL", "must not carry credentials (user:secret@); set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN")
+	}
 	if c.token.IsSet() && c.username == "" {
 		return config.Invalid("DOCKERHUB_USERNAME", "must be set when DOCKERHUB_TOKEN is (the token is exchanged for a user's JWT)")
 	}

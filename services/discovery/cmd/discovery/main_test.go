@@ -146,10 +146,13 @@ func TestBadSettingsExit2NamingTheSetting(t *testing.T) {
 		{"user without token", []string{"DOCKERHUB_USERNAME=bob"}, "DOCKERHUB_TOKEN"},
 		{"bad URL", []string{"DOCKERHUB_API_URL=hub.docker.com"}, "DOCKERHUB_API_URL"},
 		{"bad namespace", []string{"DISCOVERY_NAMESPACES=acme,Not Valid"}, "DISCOVERY_NAMESPACES"},
+		{"credentials in the URL (it is logged)", []string{"DOCKERHUB_API_URL=https://bob:" + token + "@hub.docker.com"}, "must not carry credentials"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := exec.CommandContext(t.Context(), bin)
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second) // a binary that accepts the setting serves on
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin)
 			cmd.Env = append(os.Environ(), append([]string{"LISTEN_ADDR=" + testutil.FreeAddr(t), "DOCKERHUB_TOKEN=", "DOCKERHUB_USERNAME="}, tt.env...)...)
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError

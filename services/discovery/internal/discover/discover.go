@@ -194,6 +194,7 @@ func (d *Discoverer) repository(ctx context.Context, q Query, ns, repo string, e
 	for _, g := range groups {
 		if g.inWindow {
 			slices.Sort(g.image.Tags)
+			g.image.Tags = slices.Compact(g.image.Tags) // a push during the walk shifts tag pages too
 			images = append(images, &g.image)
 		}
 	}

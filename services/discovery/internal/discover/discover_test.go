@@ -128,6 +128,20 @@ func TestTagsWithoutDigestsAndInactiveTags(t *testing.T) {
 	}
 }
 
+func TestInactiveRepositoriesAreSkipped(t *testing.T) {
+	e := newEnv(t,
+		fakehub.Push{Namespace: "acme", Repository: "api", Tags: []string{"v1"}, PushedAt: t0},
+		fakehub.Push{Namespace: "acme", Repository: "dormant", Tags: []string{"v1"}, PushedAt: t0.Add(time.Minute), InactiveRepository: true},
+	)
+	images, _ := e.run(t, discover.Query{Namespaces: []string{"acme"}, After: t0})
+	if got := names(images); got != "acme/api:v1" {
+		t.Errorf("got %q; want only the active repository", got)
+	}
+	if calls := e.fake.Calls(); calls.Paths["tags"] != 1 {
+		t.Errorf("calls %v: the tags of an inactive repository should not even be listed", calls.Paths)
+	}
+}
+
 func TestPatterns(t *testing.T) {
 	var pushes []fakehub.Push
 	for _, repo := range []string{"api", "api-admin", "web", "worker"} {

@@ -57,7 +57,7 @@ type Hub interface {
 	// Organizations lists the namespaces of the authenticated user.
 	Organizations(ctx context.Context) ([]string, error)
 	// Repositories calls fn for the namespace's repositories, most recently updated first, until fn
-	// returns false or the list ends.
+	// returns false or the list ends. A repository updated during the walk may come twice, at the end.
 	Repositories(ctx context.Context, namespace string, fn func(Repository) bool) error
 	// Tags calls fn for every tag of one repository.
 	Tags(ctx context.Context, namespace, repository string, fn func(Tag)) error

@@ -16,6 +16,8 @@ type memHub struct {
 	repos    []string
 	failTags map[string]error
 	listed   []string
+	// tags, when set, are the tag names every repository lists (all on one digest); default "v1".
+	tags []string
 }
 
 func (m *memHub) Organizations(context.Context) ([]string, error) { return []string{"acme"}, nil }
@@ -34,8 +36,14 @@ func (m *memHub) Tags(_ context.Context, ns, repo string, fn func(discover.Tag))
 	if err := m.failTags[repo]; err != nil {
 		return err
 	}
-	fn(discover.Tag{Name: "v1", Active: true, PushedAt: t0, Digest: "sha256:" + repo,
-		Images: []discover.PlatformImage{{OS: "linux", Architecture: "amd64", Digest: "sha256:" + repo}}})
+	tags := m.tags
+	if tags == nil {
+		tags = []string{"v1"}
+	}
+	for _, name := range tags {
+		fn(discover.Tag{Name: name, Active: true, PushedAt: t0, Digest: "sha256:" + repo,
+			Images: []discover.PlatformImage{{OS: "linux", Architecture: "amd64", Digest: "sha256:" + repo}}})
+	}
 	return nil
 }
 
@@ -103,5 +111,19 @@ func TestARepositoryListedTwiceIsDiscoveredOnce(t *testing.T) {
 	})
 	if got := strings.Join(images, " "); err != nil || got != "acme/a acme/b acme/c" {
 		t.Errorf("images %q, %v; want each repository once", got, err)
+	}
+}
+
+func TestATagListedTwiceIsReportedOnce(t *testing.T) {
+	// A push during the walk shifts tag pages as well: the same tag can come on two pages.
+	m := &memHub{repos: []string{"a"}, tags: []string{"latest", "v1", "latest"}}
+	d := &discover.Discoverer{Hub: m, Now: func() time.Time { return t0.Add(time.Hour) }}
+	var tags []string
+	err := d.Discover(t.Context(), discover.Query{Namespaces: []string{"acme"}}, func(e discover.Entry) error {
+		tags = append(tags, e.Image.Tags...)
+		return nil
+	})
+	if got := strings.Join(tags, ","); err != nil || got != "latest,v1" {
+		t.Errorf("tags %q, %v; want latest,v1", got, err)
 	}
 }

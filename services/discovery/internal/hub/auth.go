@@ -36,9 +36,9 @@ func (c *Client) token(ctx context.Context) (string, error) {
 		return "", err
 	}
 	now := c.cfg.Now()
-	lifetime := tokenLifetime
-	if exp, ok := expiry(jwt); ok {
-		lifetime = exp.Sub(now)
+	lifetime, ok := validity(jwt, now)
+	if !ok {
+		lifetime = tokenLifetime
 	}
 	// Refresh a minute early (a fifth of the lifetime for short-lived tokens).
 	margin := min(time.Minute, lifetime/5)
@@ -109,23 +109,29 @@ func (c *Client) post(ctx context.Context, url string, body []byte, out any) (in
 	return resp.StatusCode, nil
 }
 
-// expiry reads the exp claim of a JWT without verifying it (only to know when to refresh).
-func expiry(jwt string) (time.Time, bool) {
+// validity reads how long a JWT is valid from its claims, without verifying it (only to know when to
+// refresh): exp - iat, which does not depend on how far this host's clock is from Docker Hub's (exp -
+// now with a clock a few minutes ahead would log in again before every call). Without iat: exp - now.
+func validity(jwt string, now time.Time) (time.Duration, bool) {
 	parts := strings.Split(jwt, ".")
 	if len(parts) != 3 {
-		return time.Time{}, false
+		return 0, false
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
 	if err != nil {
-		return time.Time{}, false
+		return 0, false
 	}
 	var claims struct {
 		Exp int64 `json:"exp"`
+		Iat int64 `json:"iat"`
 	}
 	if json.Unmarshal(payload, &claims) != nil || claims.Exp == 0 {
-		return time.Time{}, false
+		return 0, false
 	}
-	return time.Unix(claims.Exp, 0), true
+	if claims.Iat != 0 && claims.Exp > claims.Iat {
+		return time.Duration(claims.Exp-claims.Iat) * time.Second, true
+	}
+	return time.Unix(claims.Exp, 0).Sub(now), true
 }
 
 func drain(r io.ReadCloser) {

@@ -241,26 +241,94 @@ func TestRateLimitWaitLongerThanMaxWaitFails(t *testing.T) {
 }
 
 func TestSlowsDownWhenTheBudgetRunsOut(t *testing.T) {
-	var mu sync.Mutex
-	var arrivals []time.Time
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		arrivals = append(arrivals, time.Now())
-		mu.Unlock()
-		w.Header().Set("X-RateLimit-Limit", "180")
-		w.Header().Set("X-RateLimit-Remaining", "0")
-		w.Header().Set("X-RateLimit-Reset", fmt.Sprint(time.Now().Add(1500*time.Millisecond).Unix()))
-		w.Write([]byte(`{"count":0,"next":null,"results":[]}`))
-	}))
-	defer srv.Close()
-	c := hub.New(hub.Config{BaseURL: srv.URL})
-	for range 2 {
+	for _, limit := range []string{"180", ""} {
+		t.Run("X-RateLimit-Limit="+limit, func(t *testing.T) {
+			var mu sync.Mutex
+			var arrivals []time.Time
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				arrivals = append(arrivals, time.Now())
+				mu.Unlock()
+				if limit != "" {
+					w.Header().Set("X-RateLimit-Limit", limit)
+				}
+				w.Header().Set("X-RateLimit-Remaining", "0")
+				w.Header().Set("X-RateLimit-Reset", fmt.Sprint(time.Now().Add(1500*time.Millisecond).Unix()))
+				w.Write([]byte(`{"count":0,"next":null,"results":[]}`))
+			}))
+			defer srv.Close()
+			c := hub.New(hub.Config{BaseURL: srv.URL})
+			for range 2 {
+				if _, err := listAll(t.Context(), c, "acme"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if gap := arrivals[1].Sub(arrivals[0]); gap < 400*time.Millisecond {
+				t.Errorf("second request %s after the first although Remaining was 0; want a wait for the reset", gap)
+			}
+		})
+	}
+}
+
+func TestNoWaitAfterTheLastAttempt(t *testing.T) {
+	s := newStand(t, fakehub.Options{})
+	s.hub.SetFaults(fakehub.Faults{FailNext: 100})
+	second := retry.Backoff{Initial: time.Second, Max: time.Second}
+	c := hub.New(hub.Config{BaseURL: s.srv.URL, Backoff: second, MaxAttempts: 2})
+	start := time.Now()
+	_, err := listAll(t.Context(), c, "acme")
+	if !errors.Is(err, discover.ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	// Two attempts, one backoff of 1 s between them; a backoff after the last attempt delays the
+	// failure (and the namespace_error the caller sees) for nothing.
+	if took := time.Since(start); took > 1800*time.Millisecond {
+		t.Errorf("failed after %s; want about 1 s (no wait after the last attempt)", took.Round(time.Millisecond))
+	}
+}
+
+func TestALoginLastsItsLifetimeWhateverThisHostsClock(t *testing.T) {
+	// This host's clock runs 15 minutes ahead of Docker Hub's: the JWT's exp (hub time + 10 min) is in
+	// this host's past, yet the token is good for 10 minutes and must not be fetched again per call.
+	hubNow := time.Now()
+	s := newStand(t, fakehub.Options{Username: "bob", Token: secret, Now: func() time.Time { return hubNow }})
+	pushRepos(t, s.hub, "acme", 1, hubNow)
+	c := hub.New(hub.Config{BaseURL: s.srv.URL, Username: "bob", Token: config.NewSecret(secret), Backoff: fast,
+		Now: func() time.Time { return hubNow.Add(15 * time.Minute) }})
+	for range 3 {
 		if _, err := listAll(t.Context(), c, "acme"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if gap := arrivals[1].Sub(arrivals[0]); gap < 400*time.Millisecond {
-		t.Errorf("second request %s after the first although Remaining was 0; want a wait for the reset", gap)
+	if got := s.hub.Calls().Paths["auth_token"]; got != 1 {
+		t.Errorf("%d logins for 3 listings within the token's lifetime; want 1", got)
+	}
+}
+
+func TestARepositoryPushedDuringTheWalkIsNotLost(t *testing.T) {
+	// Pages are numbered and ordered by -last_updated: a push while page 2 is read moves repo-150 to
+	// the front, so page 2 starts one repository earlier and repo-150 falls between the pages.
+	s := newStand(t, fakehub.Options{})
+	pushRepos(t, s.hub, "acme", 250, time.Now().Add(-time.Hour))
+	var once sync.Once
+	s.hook = func(r *http.Request) {
+		if r.URL.Query().Get("page") == "2" {
+			once.Do(func() { s.hub.Push(fakehub.Push{Namespace: "acme", Repository: "repo-150", Tags: []string{"v2"}}) })
+		}
+	}
+	names, err := listAll(t.Context(), hub.New(hub.Config{BaseURL: s.srv.URL, Backoff: fast}), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		seen[n] = true
+	}
+	if len(seen) != 250 || !seen["repo-150"] {
+		t.Errorf("%d distinct repositories (repo-150 seen: %v); want all 250", len(seen), seen["repo-150"])
+	}
+	if got := s.hub.Calls().Paths["repositories"]; got != 4 {
+		t.Errorf("%d repository pages read; want 3 and the front once more", got)
 	}
 }
 
@@ -437,17 +505,18 @@ func TestRealTagPagesParse(t *testing.T) {
 }
 
 func TestSpendingTheBudgetSlowsDownInsteadOfGetting429(t *testing.T) {
-	// A budget of 3 calls a minute, a clock 1 s before the minute ends, and a listing of 5 pages: the
-	// client must spread calls out and wait for X-RateLimit-Reset instead of running into a 429.
+	// A budget of 3 calls a minute, a clock 1 s before the minute ends, and a listing of 4 pages (and
+	// the front once more, see TestARepositoryPushedDuringTheWalkIsNotLost): the client must spread
+	// the 5 calls out and wait for X-RateLimit-Reset instead of running into a 429.
 	wall := time.Now()
 	offset := wall.Truncate(time.Minute).Add(time.Minute - time.Second).Sub(wall)
 	clock := func() time.Time { return time.Now().Add(offset) }
 	s := newStand(t, fakehub.Options{RateLimit: 3, Now: clock})
-	pushRepos(t, s.hub, "acme", 50, time.Now())
+	pushRepos(t, s.hub, "acme", 40, time.Now())
 	c := hub.New(hub.Config{BaseURL: s.srv.URL, Backoff: fast, PageSize: 10, Now: clock})
 	names, err := listAll(t.Context(), c, "acme")
-	if err != nil || len(names) != 50 {
-		t.Fatalf("got %d repositories, %v; want 50", len(names), err)
+	if err != nil || len(names) != 40 {
+		t.Fatalf("got %d repositories, %v; want 40", len(names), err)
 	}
 	if calls := s.hub.Calls(); calls.Throttled != 0 || calls.Total != 5 {
 		t.Errorf("calls %+v: want 5 calls and no 429", calls)

@@ -166,29 +166,31 @@ func redactQuery(raw string) string {
 // pages walks a listing from first, following next exactly as given; a 404 after the first page ends
 // the list (Docker Hub's answer past the last page). A page is decoded whole; when that fails, item by
 // item: an item Docker Hub wrote unreadably (a malformed timestamp, say) is logged and skipped, and
-// the rest of the page is kept.
-func pages[T any](ctx context.Context, c *Client, first string, fn func(T) bool) error {
+// the rest of the page is kept. It returns how many pages it read.
+func pages[T any](ctx context.Context, c *Client, first string, fn func(T) bool) (int, error) {
 	next := first
-	for n := 1; next != ""; n++ {
+	n := 0
+	for next != "" {
+		n++
 		body, err := c.getJSON(ctx, next)
 		if err != nil {
 			if n > 1 && errors.Is(err, discover.ErrNotFound) {
-				return nil
+				return n, nil
 			}
-			return err
+			return n, err
 		}
 		items, link, err := decodePage[T](ctx, c, body, next, n)
 		if err != nil {
-			return err
+			return n, err
 		}
 		for _, item := range items {
 			if !fn(item) {
-				return nil
+				return n, nil
 			}
 		}
 		next = link
 	}
-	return nil
+	return n, nil
 }
 
 // decodePage reads one page's items and its next link.
@@ -223,7 +225,7 @@ func (c *Client) Organizations(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("%w: anonymous access cannot list organizations; name namespaces in the request or DISCOVERY_NAMESPACES, or set DOCKERHUB_USERNAME and DOCKERHUB_TOKEN", discover.ErrNoNamespaces)
 	}
 	var orgs []string
-	err := pages(ctx, c, c.cfg.BaseURL+"/v2/user/orgs/?page_size="+strconv.Itoa(c.cfg.PageSize), func(o struct {
+	_, err := pages(ctx, c, c.cfg.BaseURL+"/v2/user/orgs/?page_size="+strconv.Itoa(c.cfg.PageSize), func(o struct {
 		Orgname string `json:"orgname"`
 	}) bool {
 		if o.Orgname != "" {
@@ -235,18 +237,44 @@ func (c *Client) Organizations(ctx context.Context) ([]string, error) {
 }
 
 // Repositories lists a namespace's repositories, most recently updated first.
+//
+// Pages are numbered, so a push during a walk of several pages moves its repository to the front and
+// shifts every later one down: the repository then sits on a page already read and is never seen. So
+// after such a walk the front is read again, up to the newest repository of the first walk, and the
+// repositories updated meanwhile are passed to fn too (some may come twice; the caller dedupes).
 func (c *Client) Repositories(ctx context.Context, namespace string, fn func(discover.Repository) bool) error {
 	first := fmt.Sprintf("%s/v2/namespaces/%s/repositories?page_size=%d&ordering=-last_updated", c.cfg.BaseURL, url.PathEscape(namespace), c.cfg.PageSize)
-	return pages(ctx, c, first, func(r repositoryJSON) bool {
-		return fn(discover.Repository{Namespace: namespace, Name: r.Name, Active: r.Status == 1, LastUpdated: time.Time(r.LastUpdated)})
+	convert := func(r repositoryJSON) discover.Repository {
+		return discover.Repository{Namespace: namespace, Name: r.Name, Active: r.Status == 1, LastUpdated: time.Time(r.LastUpdated)}
+	}
+	var newest time.Time
+	n, err := pages(ctx, c, first, func(r repositoryJSON) bool {
+		repo := convert(r)
+		if repo.LastUpdated.After(newest) {
+			newest = repo.LastUpdated
+		}
+		return fn(repo)
 	})
+	if err != nil || n < 2 || newest.IsZero() {
+		return err
+	}
+	// Docker Hub's own timestamps against each other: no dependence on this host's clock.
+	_, err = pages(ctx, c, first, func(r repositoryJSON) bool {
+		repo := convert(r)
+		if repo.LastUpdated.IsZero() {
+			return true // never pushed (listed first): not what moved
+		}
+		return repo.LastUpdated.After(newest) && fn(repo)
+	})
+	return err
 }
 
 // Tags lists every tag of one repository.
 func (c *Client) Tags(ctx context.Context, namespace, repository string, fn func(discover.Tag)) error {
 	first := fmt.Sprintf("%s/v2/namespaces/%s/repositories/%s/tags?page_size=%d", c.cfg.BaseURL, url.PathEscape(namespace), url.PathEscape(repository), c.cfg.PageSize)
-	return pages(ctx, c, first, func(t tagJSON) bool {
+	_, err := pages(ctx, c, first, func(t tagJSON) bool {
 		fn(t.domain())
 		return true
 	})
+	return err
 }

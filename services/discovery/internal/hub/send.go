@@ -17,7 +17,11 @@ import (
 // errors, 5xx and 429 (bounded by MaxAttempts and MaxWait) and returns any other answer to the caller.
 func (c *Client) send(ctx context.Context, build func() (*http.Request, error)) (*http.Response, error) {
 	var last error
+	var wait time.Duration // before the next attempt; never slept after the last one
 	for attempt := 0; attempt < c.cfg.MaxAttempts; attempt++ {
+		if err := retry.Sleep(ctx, wait); err != nil {
+			return nil, err
+		}
 		if err := c.pace(ctx); err != nil {
 			return nil, err
 		}
@@ -31,34 +35,27 @@ func (c *Client) send(ctx context.Context, build func() (*http.Request, error)) 
 				return nil, ctx.Err()
 			}
 			last = fmt.Errorf("%w: %s %s: %v", discover.ErrUnavailable, req.Method, req.URL.Path, unwrapURLError(err))
-			if err := retry.Sleep(ctx, c.cfg.Backoff.Delay(attempt)); err != nil {
-				return nil, err
-			}
+			wait = c.cfg.Backoff.Delay(attempt)
 			continue
 		}
 		c.observe(resp.Header)
 		switch {
 		case resp.StatusCode == http.StatusTooManyRequests:
 			drain(resp.Body)
-			wait, hinted := retryAfter(resp.Header, c.cfg.Now())
+			hint, hinted := retryAfter(resp.Header, c.cfg.Now())
 			if !hinted {
-				wait = c.cfg.Backoff.Delay(attempt)
+				hint = c.cfg.Backoff.Delay(attempt)
 			}
-			wait = max(wait, c.cfg.Backoff.Initial) // "Retry-After: 0" or a past X-Retry-After: no hammering
+			wait = max(hint, c.cfg.Backoff.Initial) // "Retry-After: 0" or a past X-Retry-After: no hammering
 			if wait > c.cfg.MaxWait {
 				return nil, fmt.Errorf("%w: %s %s: docker hub asks to wait %s, more than %s", discover.ErrRateLimited, req.Method, req.URL.Path, wait.Round(time.Second), c.cfg.MaxWait)
 			}
 			last = fmt.Errorf("%w: %s %s: still throttled after %d attempts", discover.ErrRateLimited, req.Method, req.URL.Path, attempt+1)
 			c.log.InfoContext(ctx, "docker hub rate limit reached; waiting", "wait", wait.String(), "path", req.URL.Path)
-			if err := retry.Sleep(ctx, wait); err != nil {
-				return nil, err
-			}
 		case resp.StatusCode >= 500:
 			drain(resp.Body)
 			last = fmt.Errorf("%w: %s %s answered %d after %d attempts", discover.ErrUnavailable, req.Method, req.URL.Path, resp.StatusCode, attempt+1)
-			if err := retry.Sleep(ctx, c.cfg.Backoff.Delay(attempt)); err != nil {
-				return nil, err
-			}
+			wait = c.cfg.Backoff.Delay(attempt)
 		default:
 			return resp, nil
 		}
@@ -96,13 +93,14 @@ func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 
 // observe reads X-RateLimit-* and spaces the next requests out when the budget runs low: with none
 // left it waits for the reset; with less than a tenth left it spreads the rest over the time to reset.
+// Remaining and Reset are enough: without X-RateLimit-Limit "low" means fewer than 2 left.
 func (c *Client) observe(h http.Header) {
-	limit, err1 := strconv.Atoi(h.Get("X-RateLimit-Limit"))
-	remaining, err2 := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
-	reset, err3 := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil || limit <= 0 {
+	remaining, err1 := strconv.Atoi(h.Get("X-RateLimit-Remaining"))
+	reset, err2 := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64)
+	if err1 != nil || err2 != nil {
 		return
 	}
+	limit, _ := strconv.Atoi(h.Get("X-RateLimit-Limit"))
 	now := c.cfg.Now()
 	until := time.Unix(reset, 0).Sub(now)
 	if until <= 0 {

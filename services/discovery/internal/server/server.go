@@ -5,7 +5,9 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -45,14 +47,15 @@ func (s *Server) DiscoverImages(req *discoveryv1.DiscoverImagesRequest, stream d
 		Tags:                req.GetTagPatterns(),
 		ExcludeTags:         req.GetExcludeTagPatterns(),
 	}
-	if req.GetPushedAfter() != nil {
-		q.After = req.GetPushedAfter().AsTime()
+	var err error
+	if q.After, err = windowBound("pushed_after", req.GetPushedAfter()); err == nil {
+		q.Before, err = windowBound("pushed_before", req.GetPushedBefore())
 	}
-	if req.GetPushedBefore() != nil {
-		q.Before = req.GetPushedBefore().AsTime()
+	if err != nil {
+		return toStatus(err).Err()
 	}
 	var images, failed int
-	err := s.discoverer.Discover(ctx, q, func(e discover.Entry) error {
+	err = s.discoverer.Discover(ctx, q, func(e discover.Entry) error {
 		if e.NamespaceError != nil {
 			failed++
 			st := toStatus(e.NamespaceError.Err)
@@ -76,6 +79,19 @@ func (s *Server) DiscoverImages(req *discoveryv1.DiscoverImagesRequest, stream d
 	}
 	s.log.InfoContext(ctx, "discovery finished", "images", images, "failed_namespaces", failed)
 	return nil
+}
+
+// windowBound reads one end of the window; unset is the zero time. A timestamp outside what
+// protobuf allows (nanos out of range, before year 1 or after 9999) would otherwise turn into a
+// silently different time.
+func windowBound(field string, ts *timestamppb.Timestamp) (time.Time, error) {
+	if ts == nil {
+		return time.Time{}, nil
+	}
+	if err := ts.CheckValid(); err != nil {
+		return time.Time{}, fmt.Errorf("%w: %s: %v", discover.ErrInvalid, field, err)
+	}
+	return ts.AsTime(), nil
 }
 
 func toProto(img *discover.Image) *imagev1.Image {

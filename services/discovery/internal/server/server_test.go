@@ -119,6 +119,9 @@ func TestStatusCodes(t *testing.T) {
 		{"window the wrong way round", config.NewSecret(token), &discoveryv1.DiscoverImagesRequest{
 			Namespaces: []string{"acme"}, PushedAfter: timestamppb.New(now), PushedBefore: timestamppb.New(now.Add(-time.Hour))},
 			codes.InvalidArgument, "pushed_after"},
+		{"timestamp out of range", config.NewSecret(token), &discoveryv1.DiscoverImagesRequest{
+			Namespaces: []string{"acme"}, PushedBefore: &timestamppb.Timestamp{Seconds: now.Unix(), Nanos: 2e9}},
+			codes.InvalidArgument, "pushed_before"},
 		{"malformed pattern", config.NewSecret(token), &discoveryv1.DiscoverImagesRequest{Namespaces: []string{"acme"}, TagPatterns: []string{"v["}},
 			codes.InvalidArgument, `tag_patterns: "v["`},
 		{"wrong token while listing organizations", config.NewSecret("wrong-" + token), &discoveryv1.DiscoverImagesRequest{},

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 var (
@@ -21,6 +22,9 @@ var (
 func install(t *testing.T, cfgJSON string) string {
 	t.Helper()
 	if _, err := exec.LookPath("docker"); err != nil {
+		if os.Getenv("SCOUTBRIDGE_REQUIRE_DOCKER") == "1" {
+			t.Fatal("SCOUTBRIDGE_REQUIRE_DOCKER=1 but the docker CLI is not on PATH")
+		}
 		t.Skip("the docker CLI is not on PATH")
 	}
 	buildOnce.Do(func() {
@@ -158,7 +162,7 @@ func TestCvesIsDeterministicAndShapedLikeScout(t *testing.T) {
 
 func TestSbom(t *testing.T) {
 	cfg := install(t, "")
-	out, _, code := dockerScout(t, cfg, nil, "sbom", "--format", "json", "--platform", "linux/arm64", "registry://acme/api@"+dig)
+	out, _, code := dockerScout(t, cfg, nil, "sbom", "--format", "json", "--platform", "linux/arm/v7", "registry://acme/api@"+dig)
 	var d struct {
 		Source struct {
 			Image struct {
@@ -173,7 +177,7 @@ func TestSbom(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &d); err != nil || code != 0 {
 		t.Fatalf("exit %d: %v", code, err)
 	}
-	if d.Source.Image.Digest != dig || d.Source.Image.Platform["architecture"] != "arm64" || len(d.Artifacts) == 0 || d.Descriptor["sbom_version"] != "11" {
+	if d.Source.Image.Digest != dig || d.Source.Image.Platform["architecture"] != "arm" || d.Source.Image.Platform["variant"] != "v7" || len(d.Artifacts) == 0 || d.Descriptor["sbom_version"] != "11" {
 		t.Fatalf("sbom %+v", d)
 	}
 }
@@ -249,5 +253,22 @@ func TestLogRecordsNamesNeverValuesAndToleratesAReadOnlyDir(t *testing.T) {
 	}
 	if out, _, code := dockerScout(t, ro, nil, "cves", "--format", "sarif", "registry://acme/api@"+dig); code != 0 || !strings.Contains(out, "docker scout") {
 		t.Fatalf("an unwritable log: exit %d", code)
+	}
+}
+
+func TestLatencyPerImageOverTheDefault(t *testing.T) {
+	cfg := install(t, `{"default": {"latency_ms": 0}, "images": {"acme/slow": {"latency_ms": 2000}}}`)
+	for _, tc := range []struct {
+		repo     string
+		min, max time.Duration
+	}{
+		{"acme/slow", 2 * time.Second, time.Minute},
+		{"acme/fast", 0, 1500 * time.Millisecond},
+	} {
+		began := time.Now()
+		_, _, code := dockerScout(t, cfg, nil, "sbom", "--format", "json", "registry://"+tc.repo+"@"+dig)
+		if d := time.Since(began); code != 0 || d < tc.min || d > tc.max {
+			t.Errorf("%s: exit %d after %s, want between %s and %s", tc.repo, code, d, tc.min, tc.max)
+		}
 	}
 }

@@ -11,6 +11,10 @@ import (
 func sbomReport(repo, digest, platform string, findings int) []byte {
 	rng := rngFor(digest)
 	osName, arch, _ := strings.Cut(platform, "/")
+	plat := map[string]string{"os": osName, "architecture": arch}
+	if arch, variant, ok := strings.Cut(arch, "/"); ok {
+		plat["architecture"], plat["variant"] = arch, variant
+	}
 	artifacts := []map[string]any{}
 	seen := map[string]bool{}
 	for i := 0; i < findings+7; i++ {
@@ -33,7 +37,7 @@ func sbomReport(repo, digest, platform string, findings int) []byte {
 		"source": map[string]any{"type": "image", "image": map[string]any{
 			"name": repo, "digest": digest, "tags": []string{},
 			"distro":   map[string]string{"os_name": "debian", "os_version": "12"},
-			"platform": map[string]string{"os": osName, "architecture": arch},
+			"platform": plat,
 			"size":     50_000_000 + rng.IntN(1_000_000),
 		}},
 		"attestations": []any{},

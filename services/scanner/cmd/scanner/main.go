@@ -43,6 +43,8 @@ func main() {
 				switch {
 				case c.dockerBin == "":
 					return config.Invalid("DOCKER_BIN", "must not be empty")
+				case scan.ValidatePlatform(c.platform) != nil:
+					return config.Invalid("SCANNER_PLATFORM", "%q is not os/arch[/variant], e.g. linux/amd64", c.platform)
 				case c.concurrency < 1:
 					return config.Invalid("SCANNER_CONCURRENCY", "must be at least 1")
 				case c.queueSize < 0:
@@ -64,6 +66,7 @@ func main() {
 				CacheTTL: c.cacheTTL, DefaultPlatform: c.platform,
 			}, runner)
 			scannerv1.RegisterScannerServiceServer(app.GRPC, server.New(scans, app.Logger))
+			app.OnShutdown(scans.Close)
 			app.Logger.InfoContext(ctx, "scanner settings", "docker_bin", c.dockerBin, "platform", c.platform,
 				"concurrency", c.concurrency, "queue_size", c.queueSize, "timeout", c.timeout.String(),
 				"cache_ttl", c.cacheTTL.String(), "temp_root", runner.TempRoot())

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,12 +20,20 @@ import (
 	"github.com/scoutbridge/scoutbridge/pkg/testutil"
 )
 
-func scoutConfig(t *testing.T, withPlugin bool) string {
+// scoutConfig makes a DOCKER_CONFIG; with a fakescout.json it also holds fakescout as the Scout plugin.
+func scoutConfig(t *testing.T, fakescoutJSON string) string {
 	t.Helper()
 	cfg := t.TempDir()
-	if !withPlugin {
+	if fakescoutJSON == "" {
 		return cfg
 	}
+	installPlugin(t, cfg, fakescoutJSON)
+	return cfg
+}
+
+// installPlugin puts fakescout into cfg/cli-plugins/docker-scout, configured by fakescoutJSON.
+func installPlugin(t *testing.T, cfg, fakescoutJSON string) {
+	t.Helper()
 	b, err := os.ReadFile(testutil.BuildBinary(t, "tools/fakescout"))
 	if err != nil {
 		t.Fatal(err)
@@ -34,15 +44,17 @@ func scoutConfig(t *testing.T, withPlugin bool) string {
 	if err := os.WriteFile(filepath.Join(cfg, "cli-plugins", "docker-scout"), b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(cfg, "fakescout.json"), []byte(`{"default": {"findings": 7}}`), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(cfg, "fakescout.json"), []byte(fakescoutJSON), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return cfg
 }
 
 func docker(t *testing.T) string {
 	p, err := exec.LookPath("docker")
 	if err != nil {
+		if os.Getenv("SCOUTBRIDGE_REQUIRE_DOCKER") == "1" {
+			t.Fatal("SCOUTBRIDGE_REQUIRE_DOCKER=1 but the docker CLI is not on PATH")
+		}
 		t.Skip("the docker CLI is not on PATH")
 	}
 	return p
@@ -51,7 +63,7 @@ func docker(t *testing.T) string {
 func TestBinaryServesScansAndStopsOnSIGTERM(t *testing.T) {
 	bin := testutil.BuildBinary(t, "services/scanner/cmd/scanner")
 	addr := testutil.FreeAddr(t)
-	p := testutil.StartProcess(t, bin, []string{"LISTEN_ADDR=" + addr, "DOCKER_BIN=" + docker(t), "DOCKER_CONFIG=" + scoutConfig(t, true)})
+	p := testutil.StartProcess(t, bin, []string{"LISTEN_ADDR=" + addr, "DOCKER_BIN=" + docker(t), "DOCKER_CONFIG=" + scoutConfig(t, `{"default": {"findings": 7}}`)})
 	testutil.WaitServing(t, addr)
 	conn := testutil.Dial(t, addr)
 
@@ -90,26 +102,114 @@ func TestBinaryServesScansAndStopsOnSIGTERM(t *testing.T) {
 	}
 }
 
-func TestBinaryWithoutThePluginIsNotServingAndSaysHowToInstall(t *testing.T) {
+func TestBinaryWithoutThePluginIsNotServingUntilItIsInstalled(t *testing.T) {
 	bin := testutil.BuildBinary(t, "services/scanner/cmd/scanner")
 	addr := testutil.FreeAddr(t)
-	p := testutil.StartProcess(t, bin, []string{"LISTEN_ADDR=" + addr, "DOCKER_BIN=" + docker(t), "DOCKER_CONFIG=" + scoutConfig(t, false)})
+	cfg := scoutConfig(t, "")
+	p := testutil.StartProcess(t, bin, []string{"LISTEN_ADDR=" + addr, "DOCKER_BIN=" + docker(t), "DOCKER_CONFIG=" + cfg,
+		"SCANNER_READY_INTERVAL=300ms"})
 	conn := testutil.Dial(t, addr)
 	hc := healthpb.NewHealthClient(conn)
-	testutil.Eventually(t, 20*time.Second, func() bool {
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		defer cancel()
-		st, err := hc.Check(ctx, &healthpb.HealthCheckRequest{})
-		return err == nil && st.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING
-	}, "health never answered NOT_SERVING")
-	info, err := scannerv1.NewScannerServiceClient(conn).GetScannerInfo(t.Context(), &scannerv1.GetScannerInfoRequest{})
+	healthIs := func(want healthpb.HealthCheckResponse_ServingStatus) func() bool {
+		return func() bool {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			defer cancel()
+			st, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "scoutbridge.scanner.v1.ScannerService"})
+			return err == nil && st.GetStatus() == want
+		}
+	}
+	testutil.Eventually(t, 20*time.Second, healthIs(healthpb.HealthCheckResponse_NOT_SERVING), "health never answered NOT_SERVING")
+	client := scannerv1.NewScannerServiceClient(conn)
+	info, err := client.GetScannerInfo(t.Context(), &scannerv1.GetScannerInfoRequest{})
 	if err != nil || info.GetReady() || !strings.Contains(info.GetReason(), "install") {
 		t.Fatalf("info %v, %v", info, err)
 	}
 	if out := p.Output.String(); !strings.Contains(out, "install the Docker Scout CLI plugin") {
 		t.Fatalf("no log line saying how to install Scout:\n%s", out)
 	}
+
+	// The check runs again every SCANNER_READY_INTERVAL: installing the plugin is enough.
+	installPlugin(t, cfg, `{}`)
+	testutil.Eventually(t, 20*time.Second, healthIs(healthpb.HealthCheckResponse_SERVING), "health stayed NOT_SERVING after the plugin was installed")
+	if info, err := client.GetScannerInfo(t.Context(), &scannerv1.GetScannerInfoRequest{}); err != nil || !info.GetReady() || info.GetVersion() != "v1.18.2" {
+		t.Fatalf("after installing: info %v, %v", info, err)
+	}
 	if code := p.Stop(10 * time.Second); code != 0 {
 		t.Fatalf("exit code %d, want 0", code)
+	}
+}
+
+// scoutPIDs are the processes fakescout logged in cfg/fakescout.log, and whether its hanging helper
+// (a grandchild of the scanner) started.
+func scoutPIDs(t *testing.T, cfg string) (pids []int, helper bool) {
+	t.Helper()
+	b, _ := os.ReadFile(filepath.Join(cfg, "fakescout.log"))
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		var e struct {
+			PID  int      `json:"pid"`
+			Args []string `json:"args"`
+		}
+		if json.Unmarshal([]byte(line), &e) != nil {
+			continue
+		}
+		pids = append(pids, e.PID)
+		helper = helper || slices.Contains(e.Args, "hang-child")
+	}
+	return pids, helper
+}
+
+// alive: the process exists and is not a zombie waiting to be reaped.
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || len(s) <= i+2 || s[i+2] != 'Z'
+}
+
+func TestStoppingTheBinaryLeavesNoScoutProcessBehind(t *testing.T) {
+	bin := testutil.BuildBinary(t, "services/scanner/cmd/scanner")
+	addr := testutil.FreeAddr(t)
+	cfg := scoutConfig(t, `{"default": {"behavior": "hang"}}`)
+	tmp := t.TempDir()
+	p := testutil.StartProcess(t, bin, []string{"LISTEN_ADDR=" + addr, "DOCKER_BIN=" + docker(t), "DOCKER_CONFIG=" + cfg,
+		"TMPDIR=" + tmp, "SHUTDOWN_TIMEOUT=2s"})
+	testutil.WaitServing(t, addr)
+	client := scannerv1.NewScannerServiceClient(testutil.Dial(t, addr))
+	go client.ScanImage(t.Context(), &scannerv1.ScanImageRequest{Image: &imagev1.Image{
+		Repository: "acme/api", Digest: "sha256:" + strings.Repeat("cd", 32)}})
+	testutil.Eventually(t, 10*time.Second, func() bool { _, helper := scoutPIDs(t, cfg); return helper }, "Scout never started")
+
+	if code := p.Stop(10 * time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0\n%s", code, p.Output.String())
+	}
+	// Scout runs in its own process group, so the scanner's exit alone does not end it.
+	pids, _ := scoutPIDs(t, cfg)
+	testutil.Eventually(t, 5*time.Second, func() bool {
+		return !slices.ContainsFunc(pids, alive)
+	}, "a Scout process outlived the scanner: %v", pids)
+	if entries, _ := filepath.Glob(filepath.Join(tmp, "scoutbridge-scan-*")); len(entries) != 0 {
+		t.Errorf("per-scan directories left behind: %v", entries)
+	}
+}
+
+func TestBinaryRefusesBadSettings(t *testing.T) {
+	bin := testutil.BuildBinary(t, "services/scanner/cmd/scanner")
+	for setting, value := range map[string]string{
+		"SCANNER_PLATFORM":    "amd64",
+		"SCANNER_CONCURRENCY": "0",
+		"SCANNER_TIMEOUT":     "0s",
+	} {
+		p := testutil.StartProcess(t, bin, []string{"LISTEN_ADDR=" + testutil.FreeAddr(t), setting + "=" + value})
+		select {
+		case <-p.Done():
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s=%s: the binary started instead of refusing the setting", setting, value)
+		}
+		if code := p.ExitCode(); code != 2 || !strings.Contains(p.Output.String(), setting) {
+			t.Errorf("%s=%s: exit %d, output %q; want 2 naming the setting", setting, value, code, p.Output.String())
+		}
 	}
 }

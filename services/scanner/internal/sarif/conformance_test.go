@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,19 +13,31 @@ import (
 )
 
 // fixtures is the shared folder of real Scout outputs (../shared/fixtures/scout next to the repository);
-// the test skips when it is absent.
+// the test skips when it is absent, unless SCOUTBRIDGE_REQUIRE_FIXTURES=1 says it must run.
 func fixtures(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(testutil.RepoRoot(t), "..", "shared", "fixtures", "scout")
 	if _, err := os.Stat(dir); err != nil {
+		if os.Getenv("SCOUTBRIDGE_REQUIRE_FIXTURES") == "1" {
+			t.Fatalf("SCOUTBRIDGE_REQUIRE_FIXTURES=1 but the real Scout samples are absent: %v", err)
+		}
 		t.Skipf("real Scout samples not present (%s)", dir)
 	}
 	return dir
 }
 
-// rawCounts reads a sample independently of the parser: result count, and for every multi-purl rule
-// the purls its results name in their messages.
-func rawCounts(t *testing.T, b []byte) (results int, multi map[string][]string) {
+// sample is a real report read independently of the parser: its result count, and for every result of
+// a rule that lists several purls, the package and fixed version its own message names.
+type sample struct {
+	results int
+	multi   []multiResult
+}
+
+type multiResult struct{ rule, purl, fixed string }
+
+var messageLine = regexp.MustCompile(`(?m)^\s*(Package|Fixed version)\s+: (\S.*?)\s*$`)
+
+func readSample(t *testing.T, b []byte) sample {
 	var doc struct {
 		Runs []struct {
 			Tool struct {
@@ -36,26 +50,45 @@ func rawCounts(t *testing.T, b []byte) (results int, multi map[string][]string) 
 					} `json:"rules"`
 				} `json:"driver"`
 			} `json:"tool"`
-			Results []json.RawMessage `json:"results"`
+			Results []struct {
+				RuleID  string `json:"ruleId"`
+				Message struct {
+					Text string `json:"text"`
+				} `json:"message"`
+			} `json:"results"`
 		} `json:"runs"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	multi = map[string][]string{}
-	for _, r := range doc.Runs[0].Tool.Driver.Rules {
-		if len(r.Properties.Purls) > 1 {
-			multi[r.ID] = r.Properties.Purls
-		}
+	run := doc.Runs[0]
+	multi := map[string]bool{}
+	for _, r := range run.Tool.Driver.Rules {
+		multi[r.ID] = len(r.Properties.Purls) > 1
 	}
-	return len(doc.Runs[0].Results), multi
+	s := sample{results: len(run.Results)}
+	for _, r := range run.Results {
+		if !multi[r.RuleID] {
+			continue
+		}
+		m := multiResult{rule: r.RuleID}
+		for _, l := range messageLine.FindAllStringSubmatch(r.Message.Text, -1) {
+			if l[1] == "Package" {
+				m.purl = l[2]
+			} else {
+				m.fixed = l[2]
+			}
+		}
+		s.multi = append(s.multi, m)
+	}
+	return s
 }
 
 func TestConformanceWithRealScoutSamples(t *testing.T) {
 	dir := fixtures(t)
 	files, _ := filepath.Glob(filepath.Join(dir, "sarif_v*.sarif.json"))
-	if len(files) == 0 {
-		t.Skip("no SARIF samples")
+	if !slices.ContainsFunc(files, func(f string) bool { return strings.HasPrefix(filepath.Base(f), "sarif_v1.") }) {
+		t.Fatalf("%s exists but holds no Scout 1.x SARIF sample (sarif_v1.*.sarif.json)", dir)
 	}
 	multiSeen := 0
 	for _, path := range files {
@@ -69,9 +102,9 @@ func TestConformanceWithRealScoutSamples(t *testing.T) {
 			if err != nil {
 				t.Fatalf("parse: %v", err)
 			}
-			results, multi := rawCounts(t, b)
-			if len(rep.Findings) != results {
-				t.Fatalf("%d findings, want %d (one per result)", len(rep.Findings), results)
+			want := readSample(t, b)
+			if len(rep.Findings) != want.results {
+				t.Fatalf("%d findings, want %d (one per result)", len(rep.Findings), want.results)
 			}
 			if strings.HasPrefix(name, "sarif_v0.") != rep.Legacy {
 				t.Errorf("legacy = %v for %s", rep.Legacy, name)
@@ -84,24 +117,17 @@ func TestConformanceWithRealScoutSamples(t *testing.T) {
 					t.Errorf("%s: CVSS 4 vector with version %q", f.GetVulnerabilityId(), f.GetCvss().GetVersion())
 				}
 			}
-			// A rule with several purls: one finding per purl, each with its own fixed version.
-			for id, purls := range multi {
+			// A rule with several purls: each package has its own finding with the fix its result names.
+			got := map[string][]string{}
+			for _, f := range rep.Findings {
+				got[f.GetVulnerabilityId()+" "+f.GetPackage().GetPurl()] = f.GetFixedVersions()
+			}
+			for _, m := range want.multi {
 				multiSeen++
-				got := map[string]string{}
-				for _, f := range rep.Findings {
-					if f.GetVulnerabilityId() == id {
-						got[f.GetPackage().GetPurl()] = strings.Join(f.GetFixedVersions(), ",")
-					}
-				}
-				fixes := map[string]bool{}
-				for _, p := range purls {
-					if _, ok := got[p]; !ok {
-						t.Errorf("rule %s: no finding for %s (got %v)", id, p, got)
-					}
-					fixes[got[p]] = true
-				}
-				if len(fixes) != len(purls) {
-					t.Errorf("rule %s: packages share a fixed version %v, want one each", id, got)
+				fixes, ok := got[m.rule+" "+m.purl]
+				wantFix := fixedVersions(m.fixed)
+				if !ok || !slices.Equal(fixes, wantFix) {
+					t.Errorf("rule %s, package %s: found=%v fixed %v, want %v", m.rule, m.purl, ok, fixes, wantFix)
 				}
 			}
 		})

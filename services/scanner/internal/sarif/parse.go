@@ -166,9 +166,10 @@ func decodePurl(s string) (*imagev1.Package, error) {
 	return &imagev1.Package{Purl: s, Type: u.Type, Namespace: u.Namespace, Name: u.Name, Version: u.Version}, nil
 }
 
-// severity is the vendor's word: cvssV3_severity, else the message's, else tags[0], else the level.
+// severity is the vendor's word: cvssV3_severity, else tags[0], else the message's (Scout 0.x has
+// neither property), else the level.
 func severity(p *ruleProperties, m messageFacts, level string) imagev1.Severity {
-	for _, w := range []string{p.CVSSv3Severity, m.severity, first(p.Tags)} {
+	for _, w := range []string{p.CVSSv3Severity, first(p.Tags), m.severity} {
 		if s, ok := severityWord(w); ok {
 			return s
 		}

@@ -166,3 +166,31 @@ func TestParseRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestSeverityIsTheVendorsWord(t *testing.T) {
+	doc := func(props, level, msgSeverity string) []byte {
+		return []byte(`{"runs":[{"tool":{"driver":{"name":"docker scout","fullName":"Docker Scout","version":"1.18.2","rules":[
+		  {"id":"CVE-1","properties":{"purls":["pkg:npm/a@1.0.0"]` + props + `}}]}},
+		  "results":[{"ruleId":"CVE-1","level":"` + level + `","message":{"text":"  Severity        : ` + msgSeverity + `\n"}}]}]}`)
+	}
+	for _, tc := range []struct {
+		name, props, level, msg string
+		want                    imagev1.Severity
+	}{
+		{"cvssV3_severity first", `,"cvssV3_severity":"CRITICAL","tags":["HIGH"]`, "warning", "LOW", imagev1.Severity_SEVERITY_CRITICAL},
+		{"then tags[0]", `,"tags":["MEDIUM"]`, "error", "LOW", imagev1.Severity_SEVERITY_MEDIUM},
+		{"then the message", ``, "error", "LOW", imagev1.Severity_SEVERITY_LOW},
+		{"then the level", ``, "note", "", imagev1.Severity_SEVERITY_LOW},
+		{"UNSPECIFIED is a word, not a gap", `,"cvssV3_severity":"UNSPECIFIED","tags":["HIGH"]`, "error", "HIGH", imagev1.Severity_SEVERITY_UNSPECIFIED},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rep, err := Parse(doc(tc.props, tc.level, tc.msg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rep.Findings[0].GetSeverity(); got != tc.want {
+				t.Fatalf("severity %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

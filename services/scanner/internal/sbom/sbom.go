@@ -20,10 +20,9 @@ var ErrMalformed = errors.New("malformed SBOM")
 // SBOM is the part of Scout's SBOM the scanner uses.
 type SBOM struct {
 	Summary *imagev1.SbomSummary
-	// Suppliers maps a purl without qualifiers and subpath to the package's author.
+	// Suppliers maps a purl without qualifiers and subpath to the package's author. A finding's type
+	// comes from its purl, which always agrees with the artifact's type.
 	Suppliers map[string]string
-	// Types maps the same key to the artifact type (deb, npm, ...).
-	Types map[string]string
 }
 
 type document struct {
@@ -43,8 +42,6 @@ type document struct {
 		} `json:"image"`
 	} `json:"source"`
 	Artifacts []struct {
-		Type   string `json:"type"`
-		Name   string `json:"name"`
 		Purl   string `json:"purl"`
 		Author string `json:"author"`
 	} `json:"artifacts"`
@@ -78,17 +75,11 @@ func Parse(data []byte) (*SBOM, error) {
 		Summary: &imagev1.SbomSummary{OsName: im.Distro.OSName, OsVersion: im.Distro.OSVersion,
 			PackageCount: int64(len(doc.Artifacts)), Platform: platform},
 		Suppliers: make(map[string]string, len(doc.Artifacts)),
-		Types:     make(map[string]string, len(doc.Artifacts)),
 	}
 	for _, a := range doc.Artifacts {
-		k := Key(a.Purl)
-		if k == "" {
-			continue
-		}
-		if a.Author != "" {
+		if k := Key(a.Purl); k != "" && a.Author != "" {
 			s.Suppliers[k] = a.Author
 		}
-		s.Types[k] = a.Type
 	}
 	return s, nil
 }

@@ -23,6 +23,8 @@ var (
 	ErrQueueFull = errors.New("scanner busy: every Scout slot is taken and the wait queue is full")
 	// ErrBadReport: Scout exited 0 but its report could not be read. Nothing of it is kept.
 	ErrBadReport = errors.New("Docker Scout's report could not be read")
+	// ErrStopping: the service is shutting down and starts no new Scout run. Another scanner can.
+	ErrStopping = errors.New("scanner is shutting down")
 )
 
 // Scout is the port to Docker Scout (scout.Runner in production).
@@ -62,10 +64,12 @@ type Service struct {
 	cache *cache
 	slots chan struct{}
 
-	mu      sync.Mutex
-	flights map[string]*flight
-	queued  int // flights waiting for a slot
-	running int // flights holding a slot
+	mu       sync.Mutex
+	flights  map[string]*flight
+	queued   int // flights waiting for a slot
+	running  int // flights holding a slot
+	stopping bool
+	live     sync.WaitGroup // execute goroutines, including cancelled flights still killing Scout
 
 	readyMu sync.Mutex
 	ready   Readiness
@@ -115,6 +119,10 @@ func (s *Service) Scan(ctx context.Context, req Request) (*Result, error) {
 	s.mu.Lock()
 	f, ok := s.flights[key]
 	if !ok {
+		if s.stopping {
+			s.mu.Unlock()
+			return nil, ErrStopping
+		}
 		if s.queued+s.running >= s.cfg.Concurrency+s.cfg.QueueSize {
 			s.mu.Unlock()
 			return nil, ErrQueueFull
@@ -124,6 +132,7 @@ func (s *Service) Scan(ctx context.Context, req Request) (*Result, error) {
 		f = &flight{done: make(chan struct{}), cancel: cancel}
 		s.flights[key] = f
 		s.queued++
+		s.live.Add(1)
 		go s.execute(runCtx, key, t, req.Image, f)
 	}
 	f.waiters++
@@ -152,6 +161,7 @@ func (s *Service) Scan(ctx context.Context, req Request) (*Result, error) {
 
 // execute waits for a slot, runs Scout and stores the report.
 func (s *Service) execute(ctx context.Context, key string, t target, img *imagev1.Image, f *flight) {
+	defer s.live.Done()
 	defer f.cancel()
 	holding := false
 	defer func() {
@@ -248,6 +258,24 @@ func newScanID() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// Close cancels every run and waits (until ctx ends) for their Scout processes to be killed and their
+// temporary directories removed. Scout runs in its own process group, so the service's exit alone
+// would leave it running. Scans asked for afterwards get ErrStopping.
+func (s *Service) Close(ctx context.Context) {
+	s.mu.Lock()
+	s.stopping = true
+	for _, f := range s.flights {
+		f.cancel()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.live.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 // Load is how busy the service is now.

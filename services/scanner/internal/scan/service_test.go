@@ -181,3 +181,21 @@ func TestACallerArrivingWhileACancelledRunDiesGetsAFreshRun(t *testing.T) {
 		t.Fatalf("Scout ran %d times, want 2 (the cancelled run and a fresh one)", n)
 	}
 }
+
+func TestCloseStopsEveryRunAndRefusesNewOnes(t *testing.T) {
+	fs := &fakeScout{gate: make(chan struct{})}
+	s := New(Config{Timeout: time.Minute}, fs)
+	errs := make(chan error, 1)
+	go func() { _, err := s.Scan(t.Context(), Request{Image: img("a")}); errs <- err }()
+	waitFor(t, func() bool { return fs.runs.Load() == 1 })
+	s.Close(t.Context())
+	if fs.stopped.Load() != 1 {
+		t.Fatal("Close returned while Scout still ran")
+	}
+	if err := <-errs; err == nil {
+		t.Fatal("the caller of a stopped run got a report")
+	}
+	if _, err := s.Scan(t.Context(), Request{Image: img("b")}); !errors.Is(err, ErrStopping) {
+		t.Fatalf("a scan after Close: %v, want ErrStopping", err)
+	}
+}

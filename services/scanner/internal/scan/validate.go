@@ -31,6 +31,15 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
+// ValidatePlatform checks that a platform looks like os/arch[/variant] (e.g. linux/arm/v7); it is
+// what a request's platform and SCANNER_PLATFORM must be.
+func ValidatePlatform(platform string) error {
+	if !platformRE.MatchString(platform) {
+		return invalid("platform %q is not os/arch[/variant]", platform)
+	}
+	return nil
+}
+
 // validate checks the image against the distribution reference grammar: a repository and a digest are
 // required, nothing may begin with '-', and the platform must look like os/arch[/variant].
 func validate(img *imagev1.Image, platform, defaultPlatform string) (target, error) {
@@ -55,8 +64,8 @@ func validate(img *imagev1.Image, platform, defaultPlatform string) (target, err
 	if digest == "" {
 		return target{}, invalid("image.digest is required (sha256:<64 hex>): Scout scans one exact image, never a tag")
 	}
-	if !platformRE.MatchString(platform) {
-		return target{}, invalid("platform %q is not os/arch[/variant]", platform)
+	if err := ValidatePlatform(platform); err != nil {
+		return target{}, err
 	}
 	name, wantDomain := repo, "docker.io"
 	if registry != "" && registry != "docker.io" && registry != "index.docker.io" && registry != "registry-1.docker.io" {

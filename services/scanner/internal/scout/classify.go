@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Class is the kind of a failed Scout run; the server maps each to one gRPC code.
@@ -138,7 +139,12 @@ func excerpt(stderr string, r *redactor) string {
 	}
 	s := r.redact(strings.Join(lines, "\n"))
 	if len(s) > maxExcerptBytes {
-		s = s[:maxExcerptBytes] + "…"
+		// Cut on a rune boundary: the excerpt goes into status messages and JSON logs.
+		cut := maxExcerptBytes
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
 	}
 	return s
 }

@@ -3,6 +3,7 @@ package scout
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestClassify(t *testing.T) {
@@ -67,5 +68,12 @@ func TestDefaultTempRootFallsBackToHome(t *testing.T) {
 	t.Setenv("HOME", home)
 	if got := DefaultTempRoot(); got != home+"/.scoutbridge-tmp" {
 		t.Fatalf("temp root %q, want under HOME when TMPDIR is not writable", got)
+	}
+}
+
+func TestExcerptIsBoundedAndValidUTF8(t *testing.T) {
+	got := excerpt("ERROR Status: x"+strings.Repeat("é", 2000)+", Code: 1\n", newRedactor(nil))
+	if len(got) > maxExcerptBytes+len("…") || !utf8.ValidString(got) {
+		t.Fatalf("excerpt of %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
 	}
 }

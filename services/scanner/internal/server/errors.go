@@ -22,6 +22,8 @@ func Code(err error) codes.Code {
 		return codes.InvalidArgument
 	case errors.Is(err, scan.ErrQueueFull):
 		return codes.ResourceExhausted
+	case errors.Is(err, scan.ErrStopping):
+		return codes.Unavailable
 	case errors.Is(err, scan.ErrBadReport):
 		return codes.Internal
 	case errors.As(err, &se):

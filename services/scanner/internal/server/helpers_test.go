@@ -27,6 +27,9 @@ func dockerBin(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("docker")
 	if err != nil {
+		if os.Getenv("SCOUTBRIDGE_REQUIRE_DOCKER") == "1" {
+			t.Fatal("SCOUTBRIDGE_REQUIRE_DOCKER=1 but the docker CLI is not on PATH")
+		}
 		t.Skip("the docker CLI is not on PATH")
 	}
 	return p

@@ -349,3 +349,46 @@ func TestReadiness(t *testing.T) {
 		}
 	})
 }
+
+func TestScoutCommandLines(t *testing.T) {
+	cfg := installScout(t, `{"default": {"findings": 2}}`)
+	f := start(t, cfg, scan.Config{DefaultPlatform: "linux/arm64"})
+	for _, tc := range []struct {
+		name, registry, repo, platform string
+		scoutName, wantPlatform        string
+	}{
+		{"SCANNER_PLATFORM when the request names none", "docker.io", "acme/api", "", "acme/api", "linux/arm64"},
+		{"the request's platform", "", "acme/web", "linux/amd64", "acme/web", "linux/amd64"},
+		{"an official image in its familiar form", "docker.io", "library/nginx", "linux/arm/v7", "nginx", "linux/arm/v7"},
+		{"another registry", "ghcr.io", "acme/tool", "", "ghcr.io/acme/tool", "linux/arm64"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dig := digest(tc.repo)
+			image := "registry://" + tc.scoutName + "@" + dig
+			resp, err := f.client.ScanImage(t.Context(), &scannerv1.ScanImageRequest{
+				Image: &imagev1.Image{Registry: tc.registry, Repository: tc.repo, Digest: dig}, Platform: tc.platform})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := resp.GetReport().GetPlatform(); got != tc.wantPlatform {
+				t.Errorf("report platform %q, want %q", got, tc.wantPlatform)
+			}
+			var seen []string
+			for _, inv := range invocations(t, cfg) {
+				if len(inv.Args) == 0 || inv.Args[len(inv.Args)-1] != image {
+					continue
+				}
+				seen = append(seen, inv.Args[0])
+				out := inv.TMPDIR + "/" + map[string]string{"cves": "cves.sarif.json", "sbom": "sbom.json"}[inv.Args[0]]
+				format := map[string]string{"cves": "sarif", "sbom": "json"}[inv.Args[0]]
+				want := []string{inv.Args[0], "--format", format, "--output", out, "--platform", tc.wantPlatform, image}
+				if !slices.Equal(inv.Args, want) {
+					t.Errorf("docker scout %v\nwant        %v", inv.Args, want)
+				}
+			}
+			if !slices.Equal(seen, []string{"cves", "sbom"}) {
+				t.Errorf("commands for %s: %v, want cves then sbom", image, seen)
+			}
+		})
+	}
+}

@@ -235,3 +235,24 @@ func (b *SyncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// RequireDocker is how a test says it cannot run without Docker (the CLI, the engine): it skips with
+// the reason, or fails with it when SCOUTBRIDGE_REQUIRE_DOCKER=1 says Docker is there and must be used
+// (.ci/run sets it), so that a Docker test never goes quietly missing in CI.
+func RequireDocker(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("SCOUTBRIDGE_REQUIRE_DOCKER") == "1" {
+		t.Fatalf("SCOUTBRIDGE_REQUIRE_DOCKER=1 but "+format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+// DockerCLI is the path of the docker binary on PATH (see RequireDocker when there is none).
+func DockerCLI(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("docker")
+	if err != nil {
+		RequireDocker(t, "the docker CLI is not on PATH")
+	}
+	return p
+}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -20,10 +19,7 @@ import (
 // starts on a loopback port, health says SERVING, reflection lists its API (what `grpcurl list` shows),
 // and SIGTERM while a streaming call is open ends it with exit code 0 within 10 s.
 func TestEveryBinaryServesAndStopsCleanly(t *testing.T) {
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("the docker CLI is not on PATH: the scanner is only SERVING with Scout behind it")
-	}
+	docker := testutil.DockerCLI(t) // the scanner is only SERVING with Scout behind it
 	dockerConfig := t.TempDir()
 	must(t, os.MkdirAll(filepath.Join(dockerConfig, "cli-plugins"), 0o755))
 	scout, err := os.ReadFile(testutil.BuildBinary(t, "tools/fakescout"))

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,10 +53,7 @@ func startProcessSuite(t testing.TB, o suiteOptions) *processSuite {
 	if o.LogLevel == "" {
 		o.LogLevel = "debug"
 	}
-	docker, err := exec.LookPath("docker")
-	if err != nil {
-		t.Skip("the docker CLI is not on PATH: the scanner drives Scout through it")
-	}
+	docker := testutil.DockerCLI(t) // the scanner drives Scout through it
 	s := &processSuite{procs: map[string]*testutil.Process{}, collector: startCollector(t)}
 	bins := map[string]string{}
 	for _, pkg := range []string{

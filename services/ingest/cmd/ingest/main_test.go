@@ -15,6 +15,7 @@ import (
 	"github.com/scoutbridge/scoutbridge/pkg/testutil"
 	"github.com/scoutbridge/scoutbridge/services/ingest/internal/semdict"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -225,5 +226,52 @@ func TestRPCs(t *testing.T) {
 	}
 	if !strings.Contains(p.Output.String(), "events stay in the store") || !strings.Contains(p.Output.String(), db) {
 		t.Errorf("the log does not say where events stay:\n%s", p.Output.String())
+	}
+}
+
+// TestRefusedTokenDegradesTheService runs the real binary with a token the stand-in refuses: the sink
+// pauses, and a user sees it in GetIngestStats, in the sink's health and in the log, while ingest keeps
+// working and the token appears nowhere.
+func TestRefusedTokenDegradesTheService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds real processes")
+	}
+	fake := startFake(t)
+	const wrong = "dt0c01.WRONGWRONGWRONGWRONGWRON.wrongwrongwrongwrongwrongwrongwrongwrongwrongwrongwrongwrong12"
+	bin := testutil.BuildBinary(t, "./services/ingest/cmd/ingest")
+	addr := testutil.FreeAddr(t)
+	p := testutil.StartProcess(t, bin, []string{"LISTEN_ADDR=" + addr, "INGEST_DB=" + filepath.Join(t.TempDir(), "ingest.db"),
+		"DT_INGEST_URL=" + fake + "/platform/ingest/v1/security.events", "DT_API_TOKEN=" + wrong, "OTEL_EXPORTER_OTLP_ENDPOINT="})
+	testutil.WaitServing(t, addr)
+	conn := testutil.Dial(t, addr)
+	client := ingestv1.NewIngestServiceClient(conn)
+	if _, err := client.IngestScan(t.Context(), &ingestv1.IngestScanRequest{Report: crashReport(0)}); err != nil {
+		t.Fatal(err)
+	}
+	var sk *ingestv1.SinkStats
+	testutil.Eventually(t, 20*time.Second, func() bool {
+		st, err := client.GetIngestStats(t.Context(), &ingestv1.GetIngestStatsRequest{})
+		if err != nil || len(st.GetSinks()) != 1 {
+			return false
+		}
+		sk = st.GetSinks()[0]
+		return sk.GetState() == ingestv1.SinkState_SINK_STATE_PAUSED
+	}, "GetIngestStats never showed the sink paused")
+	if sk.GetQueued() != 51 || sk.GetSent() != 0 || !strings.Contains(sk.GetLastError(), "401") {
+		t.Errorf("paused sink %v: want its 51 events queued and the 401 named", sk)
+	}
+	hc := healthpb.NewHealthClient(conn)
+	if h, err := hc.Check(t.Context(), &healthpb.HealthCheckRequest{Service: "ingest.sink.dynatrace"}); err != nil || h.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("sink health %v %v, want NOT_SERVING", h, err)
+	}
+	if h, err := hc.Check(t.Context(), &healthpb.HealthCheckRequest{}); err != nil || h.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("overall health %v %v, want SERVING: ingest still works", h, err)
+	}
+	if _, err := client.IngestScan(t.Context(), &ingestv1.IngestScanRequest{Report: crashReport(1)}); err != nil {
+		t.Errorf("ingest while paused: %v", err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() bool { return strings.Contains(p.Output.String(), "service degraded") }, "the log does not say the service is degraded")
+	if strings.Contains(p.Output.String(), wrong) || strings.Contains(sk.GetLastError(), wrong) {
+		t.Error("the token leaked into the log or the stats")
 	}
 }

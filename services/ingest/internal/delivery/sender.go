@@ -18,7 +18,7 @@ import (
 
 // Outbox is the part of the store a Sender uses.
 type Outbox interface {
-	NextBatch(ctx context.Context, sink string, maxEvents, maxBytes int) ([]store.Pending, error)
+	NextBatch(ctx context.Context, sink string, after int64, maxEvents, maxBytes int) ([]store.Pending, error)
 	MarkSent(ctx context.Context, sink string, batch []store.Pending) error
 	DeadLetter(ctx context.Context, sink string, batch []store.Pending, status int, response string) error
 }
@@ -120,28 +120,41 @@ func (s *Sender) setState(st State, reason string) {
 	}
 }
 
-// Run delivers until ctx ends. It returns nil at shutdown; it never gives up on its own.
+// Run delivers until ctx ends. It returns nil at shutdown; it never gives up on its own. While a batch
+// from the cursor is being posted, the next one is read from the store, so the sink never waits for
+// the store between posts.
 func (s *Sender) Run(ctx context.Context) error {
 	idle := time.NewTimer(s.opt.Poll)
 	defer idle.Stop()
+	var next chan batchRead // the prefetched batch, if one is being read
+	defer func() {
+		if next != nil {
+			<-next
+		}
+	}()
 	attempt := 0
 	for ctx.Err() == nil {
 		if st, _ := s.State(); st == Paused {
 			<-ctx.Done()
 			break
 		}
-		batch, err := s.outbox.NextBatch(ctx, s.sink.Name(), s.opt.MaxEvents, s.opt.MaxBytes)
-		if err != nil {
+		var r batchRead
+		if next != nil {
+			r, next = <-next, nil
+		} else {
+			r.batch, r.err = s.outbox.NextBatch(ctx, s.sink.Name(), 0, s.opt.MaxEvents, s.opt.MaxBytes)
+		}
+		if r.err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			s.log.ErrorContext(ctx, "cannot read the outbox", "error", err.Error())
+			s.log.ErrorContext(ctx, "cannot read the outbox", "error", r.err.Error())
 			_ = retry.Sleep(ctx, s.opt.Backoff.Delay(attempt))
 			attempt++
 			continue
 		}
 		attempt = 0
-		if len(batch) == 0 {
+		if len(r.batch) == 0 {
 			idle.Reset(s.opt.Poll)
 			select {
 			case <-ctx.Done():
@@ -150,13 +163,38 @@ func (s *Sender) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		s.deliver(ctx, batch)
+		if last := r.batch[len(r.batch)-1]; last.RedriveID == 0 {
+			next = s.prefetch(ctx, last.Seq)
+		}
+		if !s.deliver(ctx, r.batch) && next != nil {
+			// The batch is still queued (paused, shutting down, or not acknowledged): what follows it
+			// must be read again after it.
+			<-next
+			next = nil
+		}
 	}
 	return nil
 }
 
+// batchRead is the outcome of one NextBatch.
+type batchRead struct {
+	batch []store.Pending
+	err   error
+}
+
+// prefetch reads the batch after seq in the background.
+func (s *Sender) prefetch(ctx context.Context, after int64) chan batchRead {
+	c := make(chan batchRead, 1)
+	go func() {
+		b, err := s.outbox.NextBatch(ctx, s.sink.Name(), after, s.opt.MaxEvents, s.opt.MaxBytes)
+		c <- batchRead{b, err}
+	}()
+	return c
+}
+
 // deliver resolves one batch: sent, dead-lettered, or left queued because the sink paused or ctx ended.
-func (s *Sender) deliver(ctx context.Context, batch []store.Pending) {
+// It reports whether the store now records the whole batch as resolved.
+func (s *Sender) deliver(ctx context.Context, batch []store.Pending) bool {
 	events := make([]sink.Event, len(batch))
 	for i, p := range batch {
 		events[i] = sink.Event{ID: p.EventID, Body: p.Body}
@@ -168,11 +206,10 @@ func (s *Sender) deliver(ctx context.Context, batch []store.Pending) {
 				s.log.InfoContext(ctx, "delivering again", "events", len(batch))
 			}
 			s.setState(OK, "")
-			s.ack(ctx, batch)
-			return
+			return s.ack(ctx, batch)
 		}
 		if ctx.Err() != nil {
-			return
+			return false
 		}
 		var se *sink.Error
 		if !errors.As(err, &se) {
@@ -182,27 +219,23 @@ func (s *Sender) deliver(ctx context.Context, batch []store.Pending) {
 		case sink.TooLarge:
 			if len(batch) == 1 {
 				s.log.WarnContext(ctx, "the sink refused one event as too large; dead-lettered", "event_id", batch[0].EventID, "bytes", len(batch[0].Body))
-				s.deadLetter(ctx, batch, se)
-				return
+				return s.deadLetter(ctx, batch, se)
 			}
 			half := len(batch) / 2
 			s.log.InfoContext(ctx, "the sink found the batch too large; splitting it", "events", len(batch))
-			s.deliver(ctx, batch[:half])
-			if st, _ := s.State(); st == Paused || ctx.Err() != nil {
-				return
+			if !s.deliver(ctx, batch[:half]) {
+				return false
 			}
-			s.deliver(ctx, batch[half:])
-			return
+			return s.deliver(ctx, batch[half:])
 		case sink.Rejected:
 			s.log.WarnContext(ctx, "the sink rejected a batch; dead-lettered (see ListDeadLetters, RedriveDeadLetters)",
 				"status", se.Status, "response", se.Response, "events", len(batch))
-			s.deadLetter(ctx, batch, se)
-			return
+			return s.deadLetter(ctx, batch, se)
 		case sink.Refused:
 			reason := se.Error() + ": the sink refused our credentials or URL; delivery is paused until DT_API_TOKEN or DT_INGEST_URL is fixed and the service restarted"
 			s.log.ErrorContext(ctx, "sink paused: delivery degraded", "status", se.Status, "reason", reason, "events_waiting_from", batch[0].Seq)
 			s.setState(Paused, reason)
-			return
+			return false
 		case sink.Throttled:
 			wait := se.RetryAfter
 			if wait <= 0 {
@@ -220,32 +253,35 @@ func (s *Sender) deliver(ctx context.Context, batch []store.Pending) {
 			_ = retry.Sleep(ctx, wait)
 		}
 	}
+	return false
 }
 
 // ack forgets delivered events. If the store cannot, the events are delivered again later (at least
 // once, with the same event.id).
-func (s *Sender) ack(ctx context.Context, batch []store.Pending) {
+func (s *Sender) ack(ctx context.Context, batch []store.Pending) bool {
 	for attempt := 0; attempt < 5; attempt++ {
 		err := s.outbox.MarkSent(context.WithoutCancel(ctx), s.sink.Name(), batch)
 		if err == nil {
-			return
+			return true
 		}
 		s.log.ErrorContext(ctx, "cannot mark events sent; they will be sent again", "error", err.Error())
 		if retry.Sleep(ctx, s.opt.Backoff.Delay(attempt)) != nil {
-			return
+			return false
 		}
 	}
+	return false
 }
 
-func (s *Sender) deadLetter(ctx context.Context, batch []store.Pending, se *sink.Error) {
+func (s *Sender) deadLetter(ctx context.Context, batch []store.Pending, se *sink.Error) bool {
 	for attempt := 0; attempt < 5; attempt++ {
 		err := s.outbox.DeadLetter(context.WithoutCancel(ctx), s.sink.Name(), batch, se.Status, se.Response)
 		if err == nil {
-			return
+			return true
 		}
 		s.log.ErrorContext(ctx, "cannot dead-letter a batch", "error", err.Error())
 		if retry.Sleep(ctx, s.opt.Backoff.Delay(attempt)) != nil {
-			return
+			return false
 		}
 	}
+	return false
 }

@@ -191,9 +191,16 @@ func TestThrottlingAndOutagesAreRiddenOut(t *testing.T) {
 		h.ingest(t, report(fmt.Sprintf("storm-%d", i), 50)) // ingest is not blocked by the storm
 	}
 	testutil.Eventually(t, 30*time.Second, allArrived(t, f, h.ids), "not every event arrived after the storm")
+	// Refused posts record nothing, and the next batch is read while one is posted: each event
+	// must still arrive exactly once.
 	got := f.events(t)
 	if len(got) != len(h.ids) {
 		t.Errorf("%d distinct events arrived, want %d", len(got), len(h.ids))
+	}
+	for id, n := range got {
+		if n != 1 {
+			t.Errorf("event %s arrived %d times", id, n)
+		}
 	}
 	st := f.statuses(t)
 	if st["429"] != 2 || st["503"] != 4 {

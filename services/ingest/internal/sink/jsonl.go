@@ -102,7 +102,7 @@ func (j *JSONL) Deliver(_ context.Context, events []Event) error {
 		buf = append(buf, '\n')
 	}
 	if len(buf) == 0 {
-		return nil
+		return nil // all written before: the outbox did not record it
 	}
 	end, err := j.f.Seek(0, io.SeekEnd)
 	if err != nil {
@@ -115,6 +115,12 @@ func (j *JSONL) Deliver(_ context.Context, events []Event) error {
 	}
 	if err := j.f.Sync(); err != nil {
 		return &Error{Kind: Transient, Err: fmt.Errorf("fsync %s: %w", j.path, err)}
+	}
+	// If the outbox cannot record this batch as sent, it hands it over again: remember it (only it,
+	// so memory stays bounded by one batch).
+	j.recent = make(map[string]struct{}, len(events))
+	for _, e := range events {
+		j.recent[e.ID] = struct{}{}
 	}
 	return nil
 }

@@ -24,16 +24,19 @@ type Pending struct {
 
 // NextBatch returns the oldest events waiting for sink, at most maxEvents and, encoded as a JSON array,
 // at most maxBytes (a single larger event is returned alone). Redriven dead letters come first; then
-// the events above the sink's cursor, in seq order. A batch is one or the other, contiguous, so any
-// prefix or suffix of it can be acknowledged by its first and last element.
-func (s *Store) NextBatch(ctx context.Context, sink string, maxEvents, maxBytes int) ([]Pending, error) {
+// the events above the sink's cursor and above after, in seq order (after lets a sender read the next
+// batch while the previous one, ending at after, is still being posted; 0 = from the cursor). A batch
+// is one or the other, contiguous, so any prefix or suffix of it can be acknowledged by its first and
+// last element.
+func (s *Store) NextBatch(ctx context.Context, sink string, after int64, maxEvents, maxBytes int) ([]Pending, error) {
 	out, err := s.readBatch(ctx, sink, maxBytes, `SELECT q.id, q.event_seq, e.event_id, e.body FROM redrive_queue q
 		JOIN events e ON e.seq = q.event_seq WHERE q.sink = ? ORDER BY q.id LIMIT ?`, sink, maxEvents)
 	if err != nil || len(out) > 0 {
 		return out, err
 	}
+	// max() of a NULL cursor is NULL: a sink without a cursor has nothing queued.
 	return s.readBatch(ctx, sink, maxBytes, `SELECT 0, seq, event_id, body FROM events
-		WHERE seq > (SELECT delivered_seq FROM sink_cursors WHERE sink = ?) ORDER BY seq LIMIT ?`, sink, maxEvents)
+		WHERE seq > max((SELECT delivered_seq FROM sink_cursors WHERE sink = ?), ?) ORDER BY seq LIMIT ?`, sink, after, maxEvents)
 }
 
 func (s *Store) readBatch(ctx context.Context, sink string, maxBytes int, q string, args ...any) ([]Pending, error) {

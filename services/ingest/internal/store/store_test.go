@@ -170,18 +170,22 @@ func TestOutboxSendDeadLetterRedrive(t *testing.T) {
 	s := open(t, ":memory:")
 	ingest(t, s, report("s1", "acme/api", 'a', "CVE-1", "CVE-2", "CVE-3"), "dt")
 	ctx := t.Context()
-	batch, err := s.NextBatch(ctx, "dt", 2, 1<<20)
+	batch, err := s.NextBatch(ctx, "dt", 0, 2, 1<<20)
 	if err != nil || len(batch) != 2 {
 		t.Fatalf("batch %d %v", len(batch), err)
 	}
-	small, _ := s.NextBatch(ctx, "dt", 10, len(batch[0].Body)+3)
+	small, _ := s.NextBatch(ctx, "dt", 0, 10, len(batch[0].Body)+3)
 	if len(small) != 1 {
 		t.Fatalf("byte limit ignored: %d events", len(small))
+	}
+	ahead, _ := s.NextBatch(ctx, "dt", batch[1].Seq, 10, 1<<20) // read while batch is in flight
+	if len(ahead) != 2 || ahead[0].Seq != batch[1].Seq+1 {
+		t.Fatalf("the batch after %d starts at %v, want the 2 events after it", batch[1].Seq, ahead)
 	}
 	if err := s.MarkSent(ctx, "dt", batch); err != nil {
 		t.Fatal(err)
 	}
-	rest, _ := s.NextBatch(ctx, "dt", 10, 1<<20)
+	rest, _ := s.NextBatch(ctx, "dt", 0, 10, 1<<20)
 	if len(rest) != 2 {
 		t.Fatalf("after sending 2 of 4, %d wait", len(rest))
 	}
@@ -200,7 +204,7 @@ func TestOutboxSendDeadLetterRedrive(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("redrive %d %v", n, err)
 	}
-	again, _ := s.NextBatch(ctx, "dt", 10, 1<<20)
+	again, _ := s.NextBatch(ctx, "dt", 0, 10, 1<<20)
 	if len(again) != 2 || again[0].EventID != rest[0].EventID {
 		t.Fatalf("redriven events not queued: %v", again)
 	}
@@ -221,7 +225,7 @@ func TestLargeScanKeepsFindingsAlignedWithTheirEvents(t *testing.T) {
 	if res.EventsStored != 238 || res.EventsQueued != 238 {
 		t.Fatalf("ingest %+v", res)
 	}
-	queued, err := s.NextBatch(t.Context(), "dt", 1000, 1<<30)
+	queued, err := s.NextBatch(t.Context(), "dt", 0, 1000, 1<<30)
 	if err != nil || len(queued) != 240 {
 		t.Fatalf("%d queued, %v; want 240", len(queued), err)
 	}
@@ -253,11 +257,11 @@ func TestASinkOnlyReceivesScansIngestedAfterItWasConfigured(t *testing.T) {
 	s := open(t, ":memory:")
 	ingest(t, s, report("s1", "acme/api", 'a', "CVE-1", "CVE-2"))
 	ingest(t, s, report("s2", "acme/api", 'b', "CVE-3"), "dt")
-	got, err := s.NextBatch(t.Context(), "dt", 100, 1<<20)
+	got, err := s.NextBatch(t.Context(), "dt", 0, 100, 1<<20)
 	if err != nil || len(got) != 2 || !strings.Contains(string(got[1].Body), "CVE-3") {
 		t.Fatalf("queued for dt: %d %v", len(got), err)
 	}
-	if none, _ := s.NextBatch(t.Context(), "never-configured", 100, 1<<20); len(none) != 0 {
+	if none, _ := s.NextBatch(t.Context(), "never-configured", 0, 100, 1<<20); len(none) != 0 {
 		t.Fatalf("%d events queued for a sink never configured", len(none))
 	}
 	if err := s.MarkSent(t.Context(), "dt", got[:1]); err != nil {

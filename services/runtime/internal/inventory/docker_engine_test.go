@@ -32,26 +32,17 @@ const (
 func requireDocker(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(dockerSock); err != nil {
-		missing(t, "no Docker Engine at %s", dockerSock)
+		testutil.RequireDocker(t, "no Docker Engine at %s", dockerSock)
 	}
 	if _, err := exec.LookPath("docker"); err != nil {
-		missing(t, "no docker CLI on PATH")
+		testutil.RequireDocker(t, "no docker CLI on PATH")
 	}
 	src, err := NewDocker("", DefaultStageNames)
 	must(t, err)
 	var info struct{}
 	if err := src.get(t.Context(), "/info", &info); err != nil {
-		missing(t, "the Docker Engine does not answer: %v", err)
+		testutil.RequireDocker(t, "the Docker Engine does not answer: %v", err)
 	}
-}
-
-// missing skips, or fails when SCOUTBRIDGE_REQUIRE_DOCKER=1 says the Docker test must run.
-func missing(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("SCOUTBRIDGE_REQUIRE_DOCKER") == "1" {
-		t.Fatalf("SCOUTBRIDGE_REQUIRE_DOCKER=1 but "+format, args...)
-	}
-	t.Skipf(format, args...)
 }
 
 func run(t *testing.T, name string, args ...string) string {

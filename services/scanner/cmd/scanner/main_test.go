@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -49,21 +48,10 @@ func installPlugin(t *testing.T, cfg, fakescoutJSON string) {
 	}
 }
 
-func docker(t *testing.T) string {
-	p, err := exec.LookPath("docker")
-	if err != nil {
-		if os.Getenv("SCOUTBRIDGE_REQUIRE_DOCKER") == "1" {
-			t.Fatal("SCOUTBRIDGE_REQUIRE_DOCKER=1 but the docker CLI is not on PATH")
-		}
-		t.Skip("the docker CLI is not on PATH")
-	}
-	return p
-}
-
 func TestBinaryServesScansAndStopsOnSIGTERM(t *testing.T) {
 	bin := testutil.BuildBinary(t, "services/scanner/cmd/scanner")
 	addr := testutil.FreeAddr(t)
-	p := testutil.StartProcess(t, bin, []string{"LISTEN_ADDR=" + addr, "DOCKER_BIN=" + docker(t), "DOCKER_CONFIG=" + scoutConfig(t, `{"default": {"findings": 7}}`)})
+	p := testutil.StartProcess(t, bin, []string{"LISTEN_ADDR=" + addr, "DOCKER_BIN=" + testutil.DockerCLI(t), "DOCKER_CONFIG=" + scoutConfig(t, `{"default": {"findings": 7}}`)})
 	testutil.WaitServing(t, addr)
 	conn := testutil.Dial(t, addr)
 
@@ -106,7 +94,7 @@ func TestBinaryWithoutThePluginIsNotServingUntilItIsInstalled(t *testing.T) {
 	bin := testutil.BuildBinary(t, "services/scanner/cmd/scanner")
 	addr := testutil.FreeAddr(t)
 	cfg := scoutConfig(t, "")
-	p := testutil.StartProcess(t, bin, []string{"LISTEN_ADDR=" + addr, "DOCKER_BIN=" + docker(t), "DOCKER_CONFIG=" + cfg,
+	p := testutil.StartProcess(t, bin, []string{"LISTEN_ADDR=" + addr, "DOCKER_BIN=" + testutil.DockerCLI(t), "DOCKER_CONFIG=" + cfg,
 		"SCANNER_READY_INTERVAL=300ms"})
 	conn := testutil.Dial(t, addr)
 	hc := healthpb.NewHealthClient(conn)
@@ -174,7 +162,7 @@ func TestStoppingTheBinaryLeavesNoScoutProcessBehind(t *testing.T) {
 	addr := testutil.FreeAddr(t)
 	cfg := scoutConfig(t, `{"default": {"behavior": "hang"}}`)
 	tmp := t.TempDir()
-	p := testutil.StartProcess(t, bin, []string{"LISTEN_ADDR=" + addr, "DOCKER_BIN=" + docker(t), "DOCKER_CONFIG=" + cfg,
+	p := testutil.StartProcess(t, bin, []string{"LISTEN_ADDR=" + addr, "DOCKER_BIN=" + testutil.DockerCLI(t), "DOCKER_CONFIG=" + cfg,
 		"TMPDIR=" + tmp, "SHUTDOWN_TIMEOUT=2s"})
 	testutil.WaitServing(t, addr)
 	client := scannerv1.NewScannerServiceClient(testutil.Dial(t, addr))

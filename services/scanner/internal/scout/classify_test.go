@@ -55,8 +55,9 @@ func TestExcerptRedactsSecrets(t *testing.T) {
 
 func TestChildEnvKeepsOnlyWhatScoutNeeds(t *testing.T) {
 	got := childEnv([]string{"PATH=/bin", "HOME=/root", "DOCKER_CONFIG=/cfg", "DOCKER_SCOUT_HUB_USER=u", "DOCKER_HOST=tcp://x",
-		"DT_API_TOKEN=secret", "ORCHESTRATOR_TOKEN=t", "TMPDIR=/tmp", "OTEL_EXPORTER_OTLP_ENDPOINT=http://x", "TRACEPARENT=00-x"})
-	want := "PATH=/bin HOME=/root DOCKER_CONFIG=/cfg DOCKER_SCOUT_HUB_USER=u"
+		"DT_API_TOKEN=secret", "ORCHESTRATOR_TOKEN=t", "TMPDIR=/tmp", "OTEL_EXPORTER_OTLP_ENDPOINT=http://x", "TRACEPARENT=00-x",
+		"HTTPS_PROXY=http://proxy:3128", "NO_PROXY=localhost", "SSL_CERT_FILE=/etc/ca.pem", "DOCKERHUB_TOKEN=secret"})
+	want := "PATH=/bin HOME=/root DOCKER_CONFIG=/cfg DOCKER_SCOUT_HUB_USER=u HTTPS_PROXY=http://proxy:3128 NO_PROXY=localhost SSL_CERT_FILE=/etc/ca.pem"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("child env %v, want %s", got, want)
 	}

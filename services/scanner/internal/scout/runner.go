@@ -32,8 +32,8 @@ type Runner struct {
 type Options struct {
 	// DockerBin is the docker binary (a name looked up on PATH, or a path).
 	DockerBin string
-	// Environ is the service's environment (os.Environ()); only PATH, HOME, DOCKER_CONFIG and
-	// DOCKER_SCOUT_* reach the child.
+	// Environ is the service's environment (os.Environ()); only PATH, HOME, DOCKER_CONFIG,
+	// DOCKER_SCOUT_*, the proxy variables and SSL_CERT_FILE/DIR reach the child (see childEnv).
 	Environ []string
 	// TempRoot holds the per-scan directories (default DefaultTempRoot()).
 	TempRoot string
@@ -52,17 +52,24 @@ func NewRunner(o Options) *Runner {
 // TempRoot is the directory that holds the per-scan directories.
 func (r *Runner) TempRoot() string { return r.tempRoot }
 
-// childEnv keeps what Scout needs from the service's environment, and nothing else.
+// childEnv keeps what Scout needs from the service's environment, and nothing else: the Docker CLI's
+// own settings, and the site's network settings (proxy, CA bundle), without which Scout cannot reach
+// Docker's backend from behind a corporate proxy.
 func childEnv(environ []string) []string {
 	var env []string
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		switch {
-		case name == "PATH", name == "HOME", name == "DOCKER_CONFIG", strings.HasPrefix(name, "DOCKER_SCOUT_"):
+		if childEnvNames[name] || strings.HasPrefix(name, "DOCKER_SCOUT_") {
 			env = append(env, kv)
 		}
 	}
 	return env
+}
+
+var childEnvNames = map[string]bool{
+	"PATH": true, "HOME": true, "DOCKER_CONFIG": true,
+	"HTTPS_PROXY": true, "https_proxy": true, "HTTP_PROXY": true, "http_proxy": true, "NO_PROXY": true, "no_proxy": true,
+	"SSL_CERT_FILE": true, "SSL_CERT_DIR": true,
 }
 
 // Output is what a successful scan produced.

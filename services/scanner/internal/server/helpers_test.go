@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,19 +20,6 @@ import (
 	"github.com/scoutbridge/scoutbridge/services/scanner/internal/scan"
 	"github.com/scoutbridge/scoutbridge/services/scanner/internal/scout"
 )
-
-// dockerBin is the real Docker CLI; the tests need it (no daemon: plugins run without one).
-func dockerBin(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("docker")
-	if err != nil {
-		if os.Getenv("SCOUTBRIDGE_REQUIRE_DOCKER") == "1" {
-			t.Fatal("SCOUTBRIDGE_REQUIRE_DOCKER=1 but the docker CLI is not on PATH")
-		}
-		t.Skip("the docker CLI is not on PATH")
-	}
-	return p
-}
 
 // installScout makes a DOCKER_CONFIG whose cli-plugins holds fakescout as docker-scout, with the given
 // fakescout.json.
@@ -73,7 +59,7 @@ func start(t testing.TB, dockerConfig string, cfg scan.Config, extraEnv ...strin
 	f := &fixture{dockerConfig: dockerConfig, tempRoot: t.TempDir(), logs: &testutil.SyncBuffer{}}
 	env := append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "DOCKER_CONFIG=" + dockerConfig,
 		"SERVICE_ONLY_SETTING=must-not-leak"}, extraEnv...)
-	runner := scout.NewRunner(scout.Options{DockerBin: dockerBin(t), Environ: env, TempRoot: f.tempRoot})
+	runner := scout.NewRunner(scout.Options{DockerBin: testutil.DockerCLI(t), Environ: env, TempRoot: f.tempRoot})
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 30 * time.Second
 	}

@@ -38,7 +38,7 @@ func TestIngestAPI(t *testing.T) {
 		{"an array through an ActiveGate", "/e/abc123/platform/ingest/v1/security.events", "tok", "[" + okFinding + "," + okFinding + "]", 202, ""},
 		{"a wrong token", "/platform/ingest/v1/security.events", "nope", okFinding, 401, "Api-Token"},
 		{"no component.name", "/platform/ingest/v1/security.events", "tok", strings.Replace(okFinding, `"component.name":"zlib"`, `"component.name":""`, 1), 400, "component.name"},
-		{"not JSON", "/platform/ingest/v1/security.events", "tok", "[{", 400, "array"},
+		{"not JSON", "/platform/ingest/v1/security.events", "tok", "[{", 400, "event 0: not a JSON object"},
 		{"too large", "/platform/ingest/v1/security.events", "tok", "[" + strings.Repeat(okFinding+",", 8) + okFinding + "]", 413, "exceeds"},
 	}
 	for _, tt := range tests {

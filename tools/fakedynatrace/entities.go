@@ -15,24 +15,19 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/scoutbridge/scoutbridge/tools/internal/envvar"
 )
 
 // The entities API (issue 7): GET /api/v2/entities as the Environment API v2 answers it, for the
 // runtime service's Dynatrace inventory source. Entities come from -entities-file and can be replaced
 // at any time with PUT /_fake/entities (tests and the demo do); GET /_fake/entities shows them.
 // An entity without lastSeenTms counts as seen now.
-var entitiesFile = flag.String("entities-file", entitiesEnv("FAKEDT_ENTITIES_FILE", ""), `JSON file of entities ({"entities": [...]} or [...]) served by GET /api/v2/entities (env FAKEDT_ENTITIES_FILE)`)
+var entitiesFile = flag.String("entities-file", envvar.String("FAKEDT_ENTITIES_FILE", ""), `JSON file of entities ({"entities": [...]} or [...]) served by GET /api/v2/entities (env FAKEDT_ENTITIES_FILE)`)
 
 // entitiesToken is the Api-Token the entities API accepts (FAKEDT_ENTITIES_TOKEN, read by main); empty
 // accepts any non-empty token.
 var entitiesToken string
-
-func entitiesEnv(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok && v != "" {
-		return v
-	}
-	return def
-}
 
 // fakeEntity is one monitored entity as v2 returns it.
 type fakeEntity struct {

@@ -14,23 +14,23 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/scoutbridge/scoutbridge/tools/internal/envvar"
 )
 
 func main() {
-	addr := flag.String("addr", ingestEnv("LISTEN_ADDR", ":8083"), "listen address (env LISTEN_ADDR)")
-	maxBody := flag.Int64("max-body-bytes", ingestEnvInt("FAKEDT_MAX_BODY_BYTES", 10_000_000), "bodies larger than this get 413 (env FAKEDT_MAX_BODY_BYTES)")
-	eventsFile := flag.String("events-file", ingestEnv("FAKEDT_EVENTS_FILE", filepath.Join(os.TempDir(), "fakedynatrace-events.jsonl")), "accepted events are appended here as JSON lines (env FAKEDT_EVENTS_FILE)")
+	addr := flag.String("addr", envvar.String("LISTEN_ADDR", ":8083"), "listen address (env LISTEN_ADDR)")
+	maxBody := flag.Int64("max-body-bytes", int64(envvar.Int("FAKEDT_MAX_BODY_BYTES", 10_000_000)), "bodies larger than this get 413 (env FAKEDT_MAX_BODY_BYTES)")
+	eventsFile := flag.String("events-file", envvar.String("FAKEDT_EVENTS_FILE", filepath.Join(os.TempDir(), "fakedynatrace-events.jsonl")), "accepted events are appended here as JSON lines (env FAKEDT_EVENTS_FILE)")
 	flag.Parse()
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("service", "fakedynatrace")
 	// Tokens are secrets: environment or file only, never a flag (a command line is visible to `ps`).
-	token, err := secretEnv("FAKEDT_API_TOKEN")
+	token, err := envvar.Secret("FAKEDT_API_TOKEN")
 	if err == nil {
-		entitiesToken, err = secretEnv("FAKEDT_ENTITIES_TOKEN")
+		entitiesToken, err = envvar.Secret("FAKEDT_ENTITIES_TOKEN")
 	}
 	if err != nil {
 		log.Error("cannot read a token", "error", err.Error())
@@ -61,30 +61,4 @@ func main() {
 		fmt.Fprintln(os.Stderr, "fakedynatrace:", err)
 		os.Exit(1)
 	}
-}
-
-func ingestEnv(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok && v != "" {
-		return v
-	}
-	return def
-}
-
-// secretEnv reads a token from NAME, or from the file named by NAME_FILE (a mounted secret).
-func secretEnv(name string) (string, error) {
-	if path := os.Getenv(name + "_FILE"); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", fmt.Errorf("%s_FILE: %w", name, err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	return os.Getenv(name), nil
-}
-
-func ingestEnvInt(name string, def int64) int64 {
-	if v, err := strconv.ParseInt(os.Getenv(name), 10, 64); err == nil {
-		return v
-	}
-	return def
 }

@@ -14,12 +14,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/scoutbridge/scoutbridge/tools/fakehub/hub"
+	"github.com/scoutbridge/scoutbridge/tools/internal/envvar"
 )
 
 func main() {
@@ -27,46 +27,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "fakehub:", err)
 		os.Exit(1)
 	}
-}
-
-func env(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(env(name, "")); err == nil {
-		return d
-	}
-	return def
-}
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(env(name, "")); err == nil {
-		return n
-	}
-	return def
-}
-
-func envFloat(name string, def float64) float64 {
-	if f, err := strconv.ParseFloat(env(name, ""), 64); err == nil {
-		return f
-	}
-	return def
-}
-
-// secretEnv reads a secret from NAME, or from the file named by NAME_FILE (a mounted secret).
-func secretEnv(name string) (string, error) {
-	if path := os.Getenv(name + "_FILE"); path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return "", fmt.Errorf("%s_FILE: %w", name, err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	return os.Getenv(name), nil
 }
 
 // probe GETs /_fake/health on the listen address (":8081" means localhost:8081).
@@ -92,20 +52,20 @@ func probe(listen string) error {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("fakehub", flag.ContinueOnError)
-	listen := fs.String("listen", env("FAKEHUB_LISTEN", ":8081"), "listen address (env FAKEHUB_LISTEN)")
-	publicURL := fs.String("public-url", env("FAKEHUB_PUBLIC_URL", ""), "base of the absolute next URLs, e.g. http://fakehub:8081; empty: the request's Host (env FAKEHUB_PUBLIC_URL)")
-	demo := fs.Bool("demo", env("FAKEHUB_DEMO", "") == "true", "seed the demo catalog: organization acme, images pushed within the last 24h (env FAKEHUB_DEMO=true)")
-	catalog := fs.String("catalog", env("FAKEHUB_CATALOG", ""), "JSON catalog file: {\"pushes\": [...]} (env FAKEHUB_CATALOG)")
-	generate := fs.String("generate", env("FAKEHUB_GENERATE", ""), "generated catalog NxMxK: N namespaces (ns0...) x M repositories x K tags (env FAKEHUB_GENERATE)")
-	spread := fs.Duration("spread", envDuration("FAKEHUB_SPREAD", 30*24*time.Hour), "generated push times are spread over this long before now (env FAKEHUB_SPREAD)")
-	age := fs.Duration("generate-age", envDuration("FAKEHUB_GENERATE_AGE", 0), "the newest generated push is this old, so a recent window holds only later pushes (env FAKEHUB_GENERATE_AGE)")
-	seed := fs.Uint64("seed", uint64(envInt("FAKEHUB_SEED", 1)), "seed of the generator and of random faults (env FAKEHUB_SEED)")
-	username := fs.String("username", env("FAKEHUB_USERNAME", ""), "accepted username; empty accepts any (env FAKEHUB_USERNAME)")
-	tokenTTL := fs.Duration("token-ttl", envDuration("FAKEHUB_TOKEN_TTL", 10*time.Minute), "lifetime of issued tokens (env FAKEHUB_TOKEN_TTL)")
-	rateLimit := fs.Int("rate-limit", envInt("FAKEHUB_RATE_LIMIT", 0), "requests per minute before 429; 0 = unlimited (env FAKEHUB_RATE_LIMIT)")
-	errorRatio := fs.Float64("error-ratio", envFloat("FAKEHUB_ERROR_RATIO", 0), "share of API calls answered 503, 0 to 1 (env FAKEHUB_ERROR_RATIO)")
-	latency := fs.Duration("latency", envDuration("FAKEHUB_LATENCY", 0), "delay added to every API answer (env FAKEHUB_LATENCY)")
-	expired := fs.Bool("expired-tokens", env("FAKEHUB_EXPIRED_TOKENS", "") == "true", "issue tokens that are already expired: every authenticated call gets 401 (env FAKEHUB_EXPIRED_TOKENS=true)")
+	listen := fs.String("listen", envvar.String("FAKEHUB_LISTEN", ":8081"), "listen address (env FAKEHUB_LISTEN)")
+	publicURL := fs.String("public-url", envvar.String("FAKEHUB_PUBLIC_URL", ""), "base of the absolute next URLs, e.g. http://fakehub:8081; empty: the request's Host (env FAKEHUB_PUBLIC_URL)")
+	demo := fs.Bool("demo", envvar.String("FAKEHUB_DEMO", "") == "true", "seed the demo catalog: organization acme, images pushed within the last 24h (env FAKEHUB_DEMO=true)")
+	catalog := fs.String("catalog", envvar.String("FAKEHUB_CATALOG", ""), "JSON catalog file: {\"pushes\": [...]} (env FAKEHUB_CATALOG)")
+	generate := fs.String("generate", envvar.String("FAKEHUB_GENERATE", ""), "generated catalog NxMxK: N namespaces (ns0...) x M repositories x K tags (env FAKEHUB_GENERATE)")
+	spread := fs.Duration("spread", envvar.Duration("FAKEHUB_SPREAD", 30*24*time.Hour), "generated push times are spread over this long before now (env FAKEHUB_SPREAD)")
+	age := fs.Duration("generate-age", envvar.Duration("FAKEHUB_GENERATE_AGE", 0), "the newest generated push is this old, so a recent window holds only later pushes (env FAKEHUB_GENERATE_AGE)")
+	seed := fs.Uint64("seed", uint64(envvar.Int("FAKEHUB_SEED", 1)), "seed of the generator and of random faults (env FAKEHUB_SEED)")
+	username := fs.String("username", envvar.String("FAKEHUB_USERNAME", ""), "accepted username; empty accepts any (env FAKEHUB_USERNAME)")
+	tokenTTL := fs.Duration("token-ttl", envvar.Duration("FAKEHUB_TOKEN_TTL", 10*time.Minute), "lifetime of issued tokens (env FAKEHUB_TOKEN_TTL)")
+	rateLimit := fs.Int("rate-limit", envvar.Int("FAKEHUB_RATE_LIMIT", 0), "requests per minute before 429; 0 = unlimited (env FAKEHUB_RATE_LIMIT)")
+	errorRatio := fs.Float64("error-ratio", envvar.Float("FAKEHUB_ERROR_RATIO", 0), "share of API calls answered 503, 0 to 1 (env FAKEHUB_ERROR_RATIO)")
+	latency := fs.Duration("latency", envvar.Duration("FAKEHUB_LATENCY", 0), "delay added to every API answer (env FAKEHUB_LATENCY)")
+	expired := fs.Bool("expired-tokens", envvar.String("FAKEHUB_EXPIRED_TOKENS", "") == "true", "issue tokens that are already expired: every authenticated call gets 401 (env FAKEHUB_EXPIRED_TOKENS=true)")
 	healthcheck := fs.Bool("healthcheck", false, "ask the fakehub on -listen whether it answers, exit 0 if so, 1 if not (for container healthchecks)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -118,7 +78,7 @@ func run(args []string) error {
 	}
 	// The accepted token is a secret: environment or file only, never a flag (a command line is
 	// visible to every user of the host through ps).
-	token, err := secretEnv("FAKEHUB_TOKEN")
+	token, err := envvar.Secret("FAKEHUB_TOKEN")
 	if err != nil {
 		return err
 	}

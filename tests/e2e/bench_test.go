@@ -22,7 +22,8 @@ import (
 //
 // It reports the run's wall time (StartRun to RUN_FINISHED), the ideal (images × 200 ms / 4), the
 // orchestration overhead per image, the time until the Dynatrace stand-in had every event, and the
-// peak RSS (VmHWM) of each service. Run it with -benchtime 1x; the figures go to docs/benchmarks.
+// peak RSS (VmHWM) and CPU time of each service (the scanner's includes its docker CLI and Scout
+// children; the whole suite shares the machine's cores). Run it with -benchtime 1x; the figures go to docs/benchmarks.
 func BenchmarkFullRun(b *testing.B) {
 	const (
 		images      = 500
@@ -58,9 +59,33 @@ func BenchmarkFullRun(b *testing.B) {
 	b.ReportMetric(ideal.Seconds(), "s-ideal")
 	b.ReportMetric(float64((perRun-ideal).Milliseconds())/images, "ms-overhead/image")
 	b.ReportMetric((deliveredWall / time.Duration(b.N)).Seconds(), "s-to-delivered")
-	for _, name := range []string{"orchestrator", "discovery", "scanner", "ingest", "runtime"} {
-		b.ReportMetric(peakRSSMiB(b, s.procs[name].Cmd.Process.Pid), "MiB-rss-"+name)
+	for _, name := range []string{"orchestrator", "discovery", "scanner", "ingest", "runtime", "fakedynatrace"} {
+		pid := s.procs[name].Cmd.Process.Pid
+		b.ReportMetric(peakRSSMiB(b, pid), "MiB-rss-"+name)
+		b.ReportMetric(cpuSeconds(b, pid)/float64(b.N), "cpu-s/run-"+name)
 	}
+}
+
+// cpuSeconds is the CPU time a process and its waited-for children (for the scanner: every docker
+// CLI and Scout plugin process) have used so far, from /proc/<pid>/stat.
+func cpuSeconds(t testing.TB, pid int) float64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatalf("CPU time of %d: %v", pid, err)
+	}
+	// Fields after the command name (which may hold spaces, inside parentheses): utime is the 12th,
+	// then stime, cutime, cstime, in clock ticks (100 per second on Linux).
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	var ticks float64
+	for _, f := range fields[11:15] {
+		n, err := strconv.ParseFloat(f, 64)
+		if err != nil {
+			t.Fatalf("/proc/%d/stat: %v", pid, err)
+		}
+		ticks += n
+	}
+	return ticks / 100
 }
 
 // acceptedEvents is how many events the Dynatrace stand-in has accepted.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -83,9 +84,10 @@ func BenchmarkBytesPerImage(b *testing.B) {
 // event accepted, and the peak Go heap. Mode "backlog" ingests everything before delivery starts, to
 // show that memory does not grow with the backlog. Mode "discard" posts to an in-process HTTP
 // receiver that reads and drops the bodies (202), to show the service's own share without the
-// stand-in's JSON validation.
+// stand-in's JSON validation. Those three call IngestScan one after the other; mode "concurrent" is
+// "streaming" with scanConcurrency calls in flight, as the orchestrator makes them (SCAN_CONCURRENCY).
 func BenchmarkEndToEnd(b *testing.B) {
-	for _, mode := range []string{"streaming", "backlog", "discard"} {
+	for _, mode := range []string{"streaming", "backlog", "discard", "concurrent"} {
 		b.Run(mode, func(b *testing.B) {
 			const scans, perScan = 500, 200
 			fake, proc := startFakeProcess(b)
@@ -121,10 +123,12 @@ func BenchmarkEndToEnd(b *testing.B) {
 				if mode != "backlog" {
 					go func() { _ = snd.Run(ctx); close(done) }()
 				}
-				for _, r := range reports {
-					if _, err := srv.IngestScan(ctx, &ingestv1.IngestScanRequest{Report: r}); err != nil {
-						b.Fatal(err)
-					}
+				callers := 1
+				if mode == "concurrent" {
+					callers = scanConcurrency
+				}
+				if err := ingestAll(ctx, srv, reports, callers); err != nil {
+					b.Fatal(err)
 				}
 				ingested := time.Since(start)
 				if mode == "backlog" {
@@ -155,6 +159,31 @@ func BenchmarkEndToEnd(b *testing.B) {
 			}
 		})
 	}
+}
+
+// scanConcurrency is the orchestrator's default SCAN_CONCURRENCY: IngestScan calls in flight.
+const scanConcurrency = 4
+
+// ingestAll calls IngestScan for every report, with callers calls in flight.
+func ingestAll(ctx context.Context, srv *server.Server, reports []*imagev1.ScanReport, callers int) error {
+	var next atomic.Int64
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			for i := int(next.Add(1)) - 1; i < len(reports); i = int(next.Add(1)) - 1 {
+				if _, err := srv.IngestScan(ctx, &ingestv1.IngestScanRequest{Report: reports[i]}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var err error
+	for range callers {
+		err = errors.Join(err, <-errs)
+	}
+	return err
 }
 
 // countingSink counts the events its sink accepted.
@@ -280,7 +309,7 @@ func sampleHeap(peak *atomic.Uint64) func() {
 }
 
 // BenchmarkIngestOnly is the store's share of BenchmarkEndToEnd: one 200-finding scan committed (with
-// one outbox row per event) per iteration, no delivery.
+// its events, which are the outbox) per iteration, no delivery; calls one after the other.
 func BenchmarkIngestOnly(b *testing.B) {
 	st, err := store.Open(b.Context(), filepath.Join(b.TempDir(), "ingest.db"))
 	if err != nil {

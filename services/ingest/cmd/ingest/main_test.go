@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +17,8 @@ import (
 	ingestv1 "github.com/scoutbridge/scoutbridge/gen/scoutbridge/ingest/v1"
 	"github.com/scoutbridge/scoutbridge/pkg/testutil"
 	"github.com/scoutbridge/scoutbridge/services/ingest/internal/semdict"
+	"github.com/scoutbridge/scoutbridge/services/ingest/internal/server"
+	"github.com/scoutbridge/scoutbridge/services/ingest/internal/store"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -273,5 +278,39 @@ func TestRefusedTokenDegradesTheService(t *testing.T) {
 	testutil.Eventually(t, 5*time.Second, func() bool { return strings.Contains(p.Output.String(), "service degraded") }, "the log does not say the service is degraded")
 	if strings.Contains(p.Output.String(), wrong) || strings.Contains(sk.GetLastError(), wrong) {
 		t.Error("the token leaked into the log or the stats")
+	}
+}
+
+// Concurrent IngestScan calls share commits (store group commit); an invalid report among them is
+// refused with InvalidArgument and the others are stored, each once.
+func TestConcurrentScansAreAnsweredEachOnItsOwn(t *testing.T) {
+	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "ingest.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv := server.New(st, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	reports := make([]*imagev1.ScanReport, 12)
+	for i := range reports {
+		reports[i] = benchReport(i, 5)
+	}
+	reports[5].Image.Digest = "latest" // not a sha256 digest
+	codesOf := make([]codes.Code, len(reports))
+	var wg sync.WaitGroup
+	for i, r := range reports {
+		wg.Go(func() {
+			_, err := srv.IngestScan(t.Context(), &ingestv1.IngestScanRequest{Report: r})
+			codesOf[i] = status.Code(err)
+		})
+	}
+	wg.Wait()
+	for i, c := range codesOf {
+		if want := map[bool]codes.Code{true: codes.InvalidArgument, false: codes.OK}[i == 5]; c != want {
+			t.Errorf("report %d answered %v, want %v", i, c, want)
+		}
+	}
+	stats, err := srv.GetIngestStats(t.Context(), &ingestv1.GetIngestStatsRequest{})
+	if err != nil || stats.GetScansStored() != 11 || stats.GetEventsStored() != 11*6 {
+		t.Fatalf("stats %v %v, want the 11 valid scans with 6 events each", stats, err)
 	}
 }

@@ -16,31 +16,53 @@ type Event struct {
 	fields []field
 }
 
+// field is one key and its value, unboxed: an event has ~45 fields, and an interface value per field
+// was an allocation per field.
 type field struct {
-	key string
-	val any // string, float64, []string
+	key  string
+	str  string   // a string, or a number as JSON (kind number)
+	list []string // kind list
+	kind fieldKind
 }
+
+type fieldKind uint8
+
+const (
+	kindString fieldKind = iota
+	kindNumber
+	kindList
+)
 
 func (e *Event) setString(key, v string) {
 	if v != "" {
-		e.fields = append(e.fields, field{key, v})
+		e.fields = append(e.fields, field{key: key, str: v})
 	}
 }
 
-func (e *Event) setFloat(key string, v float64) { e.fields = append(e.fields, field{key, v}) }
+func (e *Event) setFloat(key string, v float64) {
+	e.fields = append(e.fields, field{key: key, str: strconv.FormatFloat(v, 'f', -1, 64), kind: kindNumber})
+}
 
 func (e *Event) setList(key string, v []string) {
 	if len(v) > 0 {
-		e.fields = append(e.fields, field{key, v})
+		e.fields = append(e.fields, field{key: key, list: v, kind: kindList})
 	}
 }
 
 // Get returns a field's value (string, float64 or []string).
 func (e *Event) Get(key string) (any, bool) {
 	for _, f := range e.fields {
-		if f.key == key {
-			return f.val, true
+		if f.key != key {
+			continue
 		}
+		switch f.kind {
+		case kindNumber:
+			v, _ := strconv.ParseFloat(f.str, 64) // FormatFloat(…, -1) round-trips
+			return v, true
+		case kindList:
+			return f.list, true
+		}
+		return f.str, true
 	}
 	return nil, false
 }
@@ -73,14 +95,14 @@ func (e *Event) AppendJSON(b []byte) []byte {
 		}
 		b = appendString(b, f.key)
 		b = append(b, ':')
-		switch v := f.val.(type) {
-		case string:
-			b = appendString(b, v)
-		case float64:
-			b = strconv.AppendFloat(b, v, 'f', -1, 64)
-		case []string:
+		switch f.kind {
+		case kindString:
+			b = appendString(b, f.str)
+		case kindNumber:
+			b = append(b, f.str...)
+		case kindList:
 			b = append(b, '[')
-			for j, s := range v {
+			for j, s := range f.list {
 				if j > 0 {
 					b = append(b, ',')
 				}
@@ -94,17 +116,27 @@ func (e *Event) AppendJSON(b []byte) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as encoding/json does.
+// plain[c] is true for the bytes that go into a JSON string as they are: printable ASCII but '"' and
+// '\\'. Everything else takes the slow path (escapes, UTF-8 checks).
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as encoding/json does. Runs of
+// plain bytes are copied in one append.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':

@@ -288,7 +288,8 @@ func mergeLocations(fe *FindingEvent, more []string) {
 		case "artifact.path", "artifact.filename", "artifact.paths":
 			continue
 		case "container_image.registry":
-			out = append(out, field{"artifact.path", locs[0]}, field{"artifact.filename", path.Base(locs[0])}, field{"artifact.paths", locs})
+			out = append(out, field{key: "artifact.path", str: locs[0]}, field{key: "artifact.filename", str: path.Base(locs[0])},
+				field{key: "artifact.paths", list: locs, kind: kindList})
 		}
 		out = append(out, f)
 	}

@@ -278,17 +278,28 @@ func TestOriginalContentIsCappedWithAMarker(t *testing.T) {
 }
 
 func TestStringEscaping(t *testing.T) {
-	for _, s := range []string{"plain", "quote \" back \\ slash", "ctl \x01\n\t\r", "bad utf8 \xff end", "ünïcødé ☃", "<html>&"} {
-		got := appendString(nil, s)
-		var back string
-		if err := json.Unmarshal(got, &back); err != nil {
-			t.Fatalf("%q encoded as invalid JSON %s: %v", s, got, err)
-		}
-		want, _ := json.Marshal(s)
-		var wantBack string
-		_ = json.Unmarshal(want, &wantBack)
-		if back != wantBack {
-			t.Errorf("%q round-tripped to %q, want %q", s, back, wantBack)
-		}
+	for _, s := range []string{"plain", "quote \" back \\ slash", "ctl \x01\n\t\r\x7f", "bad utf8 \xff end", "ünïcødé ☃", "<html>&", "\xe2\x82"} {
+		checkEscaping(t, s)
+	}
+}
+
+// FuzzStringEscaping compares appendString's table-driven fast path with encoding/json.
+func FuzzStringEscaping(f *testing.F) {
+	f.Add("plain")
+	f.Add("quote \" \\ \x00 \xff ☃")
+	f.Fuzz(checkEscaping)
+}
+
+func checkEscaping(t *testing.T, s string) {
+	got := appendString(nil, s)
+	var back string
+	if err := json.Unmarshal(got, &back); err != nil {
+		t.Fatalf("%q encoded as invalid JSON %s: %v", s, got, err)
+	}
+	want, _ := json.Marshal(s)
+	var wantBack string
+	_ = json.Unmarshal(want, &wantBack)
+	if back != wantBack {
+		t.Errorf("%q round-tripped to %q, want %q", s, back, wantBack)
 	}
 }

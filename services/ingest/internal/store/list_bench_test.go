@@ -57,7 +57,7 @@ func BenchmarkListFindings(b *testing.B) {
 	}
 }
 
-func mustMap(b *testing.B, r *imagev1.ScanReport) *semdict.Batch {
+func mustMap(b testing.TB, r *imagev1.ScanReport) *semdict.Batch {
 	batch, err := semdict.Map(r, semdict.Options{})
 	if err != nil {
 		b.Fatal(err)

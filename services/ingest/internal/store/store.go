@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/scoutbridge/scoutbridge/pkg/sqlitedb"
@@ -23,6 +24,11 @@ type Store struct {
 	now  func() time.Time
 
 	stmts map[string]*sql.Stmt // the writer's prepared statements, by SQL text; filled by Open, then read-only
+
+	ingests   chan *ingestReq // to commitLoop (group.go); unbuffered: a request sent is being committed
+	closing   chan struct{}   // closed by Close: no more ingests
+	committed chan struct{}   // closed when commitLoop has returned
+	closeOnce sync.Once
 }
 
 // Open opens or creates the store at path and migrates its schema. synchronous=FULL: a commit that
@@ -48,7 +54,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	s := &Store{w: w, r: w, now: time.Now, stmts: map[string]*sql.Stmt{}}
+	s := &Store{w: w, r: w, now: time.Now, stmts: map[string]*sql.Stmt{},
+		ingests: make(chan *ingestReq), closing: make(chan struct{}), committed: make(chan struct{})}
+	go s.commitLoop()
 	if path != ":memory:" {
 		if s.r, err = sqlitedb.Open(ctx, path, sqlitedb.Options{Migrations: migrations, Synchronous: "FULL", MaxOpenConns: 4}); err != nil {
 			w.Close()
@@ -83,8 +91,10 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any)
 	return tx.ExecContext(ctx, query, args...)
 }
 
-// Close closes the store.
+// Close closes the store, after the ingest transaction in progress (if any) has committed.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closing) })
+	<-s.committed
 	for _, st := range s.stmts {
 		_ = st.Close()
 	}

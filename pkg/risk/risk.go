@@ -29,6 +29,44 @@ func Normalize(score *float64, sev imagev1.Severity) (imagev1.RiskLevel, float64
 	}
 }
 
+// OfFinding normalizes a scanner's finding: its CVSS score when it has one, else its severity.
+func OfFinding(f *imagev1.Finding) (imagev1.RiskLevel, float64) {
+	return Normalize(VendorScore(f), f.GetSeverity())
+}
+
+// VendorScore is the finding's CVSS score, nil when the vendor gave none.
+func VendorScore(f *imagev1.Finding) *float64 {
+	if c := f.GetCvss(); c != nil && c.Score != nil {
+		s := *c.Score
+		return &s
+	}
+	return nil
+}
+
+// Counts counts findings by normalized risk level.
+type Counts struct {
+	Critical, High, Medium, Low, None int64
+}
+
+// Add counts one finding of level l (anything below LOW counts as None).
+func (c *Counts) Add(l imagev1.RiskLevel) {
+	switch l {
+	case imagev1.RiskLevel_RISK_LEVEL_CRITICAL:
+		c.Critical++
+	case imagev1.RiskLevel_RISK_LEVEL_HIGH:
+		c.High++
+	case imagev1.RiskLevel_RISK_LEVEL_MEDIUM:
+		c.Medium++
+	case imagev1.RiskLevel_RISK_LEVEL_LOW:
+		c.Low++
+	default:
+		c.None++
+	}
+}
+
+// Total is the number of findings counted.
+func (c Counts) Total() int64 { return c.Critical + c.High + c.Medium + c.Low + c.None }
+
 // FromScore is the level band of a score.
 func FromScore(score float64) imagev1.RiskLevel {
 	switch {

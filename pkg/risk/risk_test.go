@@ -41,3 +41,20 @@ func TestNormalize(t *testing.T) {
 		})
 	}
 }
+
+func TestOfFindingAndCounts(t *testing.T) {
+	score := 9.8
+	var c Counts
+	for _, f := range []*imagev1.Finding{
+		{Cvss: &imagev1.Cvss{Score: &score}, Severity: imagev1.Severity_SEVERITY_LOW}, // the score wins: CRITICAL
+		{Severity: imagev1.Severity_SEVERITY_HIGH},                                    // no CVSS at all: HIGH
+		{Cvss: &imagev1.Cvss{Vector: "CVSS:4.0/AV:N"}, Severity: imagev1.Severity_SEVERITY_MEDIUM},
+		{},
+	} {
+		lvl, _ := OfFinding(f)
+		c.Add(lvl)
+	}
+	if want := (Counts{Critical: 1, High: 1, Medium: 1, None: 1}); c != want || c.Total() != 4 {
+		t.Fatalf("counts %+v, want %+v", c, want)
+	}
+}

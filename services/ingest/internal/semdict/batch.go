@@ -4,6 +4,7 @@ import (
 	"time"
 
 	imagev1 "github.com/scoutbridge/scoutbridge/gen/scoutbridge/image/v1"
+	"github.com/scoutbridge/scoutbridge/pkg/risk"
 )
 
 // Batch is everything one report becomes: its scan event, its finding events, and the facts the store
@@ -45,22 +46,5 @@ type FindingEvent struct {
 	Event           Event
 }
 
-// Counts counts findings by normalized risk level.
-type Counts struct {
-	Critical, High, Medium, Low, None int64
-}
-
-func (c *Counts) add(l imagev1.RiskLevel) {
-	switch l {
-	case imagev1.RiskLevel_RISK_LEVEL_CRITICAL:
-		c.Critical++
-	case imagev1.RiskLevel_RISK_LEVEL_HIGH:
-		c.High++
-	case imagev1.RiskLevel_RISK_LEVEL_MEDIUM:
-		c.Medium++
-	case imagev1.RiskLevel_RISK_LEVEL_LOW:
-		c.Low++
-	default:
-		c.None++
-	}
-}
+// Counts counts a scan's findings by normalized risk level.
+type Counts = risk.Counts

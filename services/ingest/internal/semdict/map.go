@@ -90,7 +90,7 @@ func Map(r *imagev1.ScanReport, opt Options) (*Batch, error) {
 		}
 		seen[fe.FindingID] = len(b.Findings)
 		b.Findings = append(b.Findings, fe)
-		b.Counts.add(fe.RiskLevel)
+		b.Counts.Add(fe.RiskLevel)
 	}
 	b.Scan = im.scan(r, started, completed, opt.OriginalContentCap)
 	return b, nil
@@ -197,11 +197,7 @@ func (im *imageFacts) finding(scanID string, f *imagev1.Finding, detected time.T
 	purl := cmp(pkg.GetPurl(), fmt.Sprintf("pkg:%s/%s@%s", pkg.GetType(), qualifiedName(pkg), pkg.GetVersion()))
 	fid := FindingID(b.Registry, b.Repository, b.Digest, f.GetVulnerabilityId(), purl)
 	eid := FindingEventID(scanID, fid)
-	var score *float64
-	if c := f.GetCvss(); c != nil && c.Score != nil {
-		s := c.GetScore()
-		score = &s
-	}
+	score := risk.VendorScore(f)
 	level, normScore := risk.Normalize(score, f.GetSeverity())
 	name, version := qualifiedName(pkg), pkg.GetVersion()
 	sev := severityWord(f.GetSeverity())

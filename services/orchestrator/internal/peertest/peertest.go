@@ -404,22 +404,12 @@ func (i *Ingest) IngestScan(_ context.Context, req *ingestv1.IngestScanRequest) 
 	}
 	i.scans[r.GetScanId()] = r.GetImage().GetDigest()
 	i.byDigest[r.GetImage().GetDigest()] = append(i.byDigest[r.GetImage().GetDigest()], r.GetScanId())
-	fc := &ingestv1.FindingCounts{}
+	var c risk.Counts
 	for _, f := range r.GetFindings() {
-		lvl, _ := risk.Normalize(f.GetCvss().Score, f.GetSeverity())
-		switch lvl {
-		case imagev1.RiskLevel_RISK_LEVEL_CRITICAL:
-			fc.Critical++
-		case imagev1.RiskLevel_RISK_LEVEL_HIGH:
-			fc.High++
-		case imagev1.RiskLevel_RISK_LEVEL_MEDIUM:
-			fc.Medium++
-		case imagev1.RiskLevel_RISK_LEVEL_LOW:
-			fc.Low++
-		default:
-			fc.None++
-		}
+		lvl, _ := risk.OfFinding(f)
+		c.Add(lvl)
 	}
+	fc := &ingestv1.FindingCounts{Critical: c.Critical, High: c.High, Medium: c.Medium, Low: c.Low, None: c.None}
 	n := int64(1 + len(r.GetFindings()))
 	return &ingestv1.IngestScanResponse{ScanId: r.GetScanId(), EventsStored: n, EventsQueued: n, Findings: fc}, nil
 }

@@ -167,24 +167,8 @@ func (ex *execution) fail(ctx context.Context, img *Image, err error) {
 func countFindings(report *imagev1.ScanReport) FindingCounts {
 	var c FindingCounts
 	for _, f := range report.GetFindings() {
-		var score *float64
-		if f.GetCvss() != nil && f.GetCvss().Score != nil {
-			s := f.GetCvss().GetScore()
-			score = &s
-		}
-		lvl, _ := risk.Normalize(score, f.GetSeverity())
-		switch lvl {
-		case imagev1.RiskLevel_RISK_LEVEL_CRITICAL:
-			c.Critical++
-		case imagev1.RiskLevel_RISK_LEVEL_HIGH:
-			c.High++
-		case imagev1.RiskLevel_RISK_LEVEL_MEDIUM:
-			c.Medium++
-		case imagev1.RiskLevel_RISK_LEVEL_LOW:
-			c.Low++
-		default:
-			c.None++
-		}
+		lvl, _ := risk.OfFinding(f)
+		c.Add(lvl)
 	}
 	return c
 }

@@ -10,6 +10,7 @@ import (
 
 	imagev1 "github.com/scoutbridge/scoutbridge/gen/scoutbridge/image/v1"
 	orchestratorv1 "github.com/scoutbridge/scoutbridge/gen/scoutbridge/orchestrator/v1"
+	"github.com/scoutbridge/scoutbridge/pkg/risk"
 )
 
 // The life-cycle vocabulary is the API's own (generated enums, no gRPC in them): a second copy of the
@@ -93,12 +94,7 @@ type Counts struct {
 }
 
 // FindingCounts counts findings by normalized risk level.
-type FindingCounts struct {
-	Critical, High, Medium, Low, None int64
-}
-
-// Total is the number of findings.
-func (f FindingCounts) Total() int64 { return f.Critical + f.High + f.Medium + f.Low + f.None }
+type FindingCounts = risk.Counts
 
 // Image is one image of a run and where it stands.
 type Image struct {

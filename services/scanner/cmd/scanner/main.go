@@ -63,7 +63,7 @@ func main() {
 			runner := scout.NewRunner(scout.Options{DockerBin: c.dockerBin, Environ: os.Environ()})
 			scans := scan.New(scan.Config{
 				Concurrency: c.concurrency, QueueSize: c.queueSize, Timeout: c.timeout,
-				CacheTTL: c.cacheTTL, DefaultPlatform: c.platform,
+				CacheTTL: c.cacheTTL, DefaultPlatform: c.platform, Logger: app.Logger,
 			}, runner)
 			scannerv1.RegisterScannerServiceServer(app.GRPC, server.New(scans, app.Logger))
 			app.OnShutdown(scans.Close)

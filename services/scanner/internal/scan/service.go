@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -42,6 +43,7 @@ type Config struct {
 	CacheSize       int           // reports kept at most (default 4096)
 	DefaultPlatform string        // SCANNER_PLATFORM
 	Now             func() time.Time
+	Logger          *slog.Logger // where a missing SBOM is reported (default: discarded)
 }
 
 // Request asks for one image.
@@ -96,6 +98,9 @@ func New(cfg Config, s Scout) *Service {
 	}
 	if cfg.DefaultPlatform == "" {
 		cfg.DefaultPlatform = "linux/amd64"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Service{cfg: cfg, scout: s, cache: newCache(cfg.CacheTTL, cfg.CacheSize, cfg.Now),
 		slots: make(chan struct{}, cfg.Concurrency), flights: map[string]*flight{},
@@ -198,7 +203,7 @@ func (s *Service) execute(ctx context.Context, key string, t target, img *imagev
 		f.err = err
 		return
 	}
-	rep, err := s.report(out, t, img, started)
+	rep, err := s.report(ctx, out, t, img, started)
 	if err != nil {
 		f.err = err
 		return
@@ -208,7 +213,7 @@ func (s *Service) execute(ctx context.Context, key string, t target, img *imagev
 }
 
 // report turns Scout's output into a ScanReport.
-func (s *Service) report(out *scout.Output, t target, img *imagev1.Image, started time.Time) (*imagev1.ScanReport, error) {
+func (s *Service) report(ctx context.Context, out *scout.Output, t target, img *imagev1.Image, started time.Time) (*imagev1.ScanReport, error) {
 	parsed, err := sarif.Parse(out.SARIF)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadReport, err)
@@ -224,14 +229,25 @@ func (s *Service) report(out *scout.Output, t target, img *imagev1.Image, starte
 		Platform:    t.platform,
 		Sbom:        &imagev1.SbomSummary{Platform: t.platform},
 	}
-	if len(out.SBOM) > 0 {
-		if b, err := sbom.Parse(out.SBOM); err == nil {
-			b.Enrich(rep.Findings)
-			rep.Sbom = b.Summary
+	// The findings stand without the SBOM; it only adds OS and package details, so its failure is a
+	// warning, not a failed scan.
+	b, err := out.SBOM, out.SBOMError
+	if err == nil && len(b) == 0 {
+		err = errors.New("docker scout sbom wrote nothing")
+	}
+	if err == nil {
+		var parsed *sbom.SBOM
+		if parsed, err = sbom.Parse(b); err == nil {
+			parsed.Enrich(rep.Findings)
+			rep.Sbom = parsed.Summary
 			if rep.Sbom.Platform == "" {
 				rep.Sbom.Platform = t.platform
 			}
 		}
+	}
+	if err != nil {
+		s.cfg.Logger.WarnContext(ctx, "no SBOM for the image: the report has its findings but no OS or package details",
+			"image", t.ref, "platform", t.platform, "error", err.Error())
 	}
 	return rep, nil
 }

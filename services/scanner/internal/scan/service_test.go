@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -197,5 +198,27 @@ func TestCloseStopsEveryRunAndRefusesNewOnes(t *testing.T) {
 	}
 	if _, err := s.Scan(t.Context(), Request{Image: img("b")}); !errors.Is(err, ErrStopping) {
 		t.Fatalf("a scan after Close: %v, want ErrStopping", err)
+	}
+}
+
+// sbomFails answers the SARIF but not the SBOM, as when `docker scout sbom` alone fails.
+type sbomFails struct{}
+
+func (sbomFails) Scan(context.Context, string, string) (*scout.Output, error) {
+	return &scout.Output{SARIF: []byte(emptySARIF),
+		SBOMError: &scout.Error{Class: scout.ClassUnavailable, Command: "sbom", ExitCode: 1, Message: "graphql: EOF"}}, nil
+}
+
+func (sbomFails) Version(context.Context) (string, error) { return "v1.18.2", nil }
+
+func TestAFailedSBOMKeepsTheReportAndIsLogged(t *testing.T) {
+	var logs strings.Builder
+	s := New(Config{Timeout: time.Minute, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, sbomFails{})
+	r, err := s.Scan(t.Context(), Request{Image: img("a")})
+	if err != nil || r.Report.GetStatus() != imagev1.ScanStatus_SCAN_STATUS_COMPLETED {
+		t.Fatalf("Scan = %v, %v; want a completed report without SBOM details", r, err)
+	}
+	if got := logs.String(); !strings.Contains(got, "no SBOM for the image") || !strings.Contains(got, "acme/api@sha256:aaaa") || !strings.Contains(got, "graphql: EOF") {
+		t.Errorf("the log does not say which image lacks its SBOM and why:\n%s", got)
 	}
 }

@@ -76,6 +76,8 @@ var childEnvNames = map[string]bool{
 type Output struct {
 	SARIF []byte
 	SBOM  []byte
+	// SBOMError says why SBOM is nil when the SARIF was fine (the SBOM is best effort).
+	SBOMError error
 }
 
 // Scan runs `docker scout cves --format sarif` and `docker scout sbom --format json` for one image
@@ -106,9 +108,10 @@ func (r *Runner) Scan(ctx context.Context, ref, platform string) (*Output, error
 		if errors.As(err, &se) && (se.Class == ClassTimeout || se.Class == ClassCanceled) {
 			return nil, err
 		}
+		out.SBOMError = err
 		return out, nil
 	}
-	out.SBOM, _ = os.ReadFile(sbomPath)
+	out.SBOM, out.SBOMError = os.ReadFile(sbomPath)
 	return out, nil
 }
 

@@ -256,3 +256,15 @@ func DockerCLI(t testing.TB) string {
 	}
 	return p
 }
+
+// Running reports whether process pid exists and is not a zombie (exited, not yet reaped by its
+// parent): what a test means by "no process was left behind".
+func Running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')') // the command name, in parentheses, may hold anything
+	return i < 0 || len(s) <= i+2 || s[i+2] != 'Z'
+}

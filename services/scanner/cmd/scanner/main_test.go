@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -146,17 +145,6 @@ func scoutPIDs(t *testing.T, cfg string) (pids []int, helper bool) {
 	return pids, helper
 }
 
-// alive: the process exists and is not a zombie waiting to be reaped.
-func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || len(s) <= i+2 || s[i+2] != 'Z'
-}
-
 func TestStoppingTheBinaryLeavesNoScoutProcessBehind(t *testing.T) {
 	bin := testutil.BuildBinary(t, "services/scanner/cmd/scanner")
 	addr := testutil.FreeAddr(t)
@@ -176,7 +164,7 @@ func TestStoppingTheBinaryLeavesNoScoutProcessBehind(t *testing.T) {
 	// Scout runs in its own process group, so the scanner's exit alone does not end it.
 	pids, _ := scoutPIDs(t, cfg)
 	testutil.Eventually(t, 5*time.Second, func() bool {
-		return !slices.ContainsFunc(pids, alive)
+		return !slices.ContainsFunc(pids, testutil.Running)
 	}, "a Scout process outlived the scanner: %v", pids)
 	if entries, _ := filepath.Glob(filepath.Join(tmp, "scoutbridge-scan-*")); len(entries) != 0 {
 		t.Errorf("per-scan directories left behind: %v", entries)

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -161,23 +160,12 @@ func assertNoScoutAlive(t *testing.T, dockerConfig string) {
 	}
 	testutil.Eventually(t, 5*time.Second, func() bool {
 		for _, inv := range invs {
-			if syscall.Kill(inv.PID, 0) == nil && !zombie(inv.PID) {
+			if testutil.Running(inv.PID) {
 				return false
 			}
 		}
 		return true
 	}, "a Scout process survived: %v", invs)
-}
-
-// zombie: an exited child not yet reaped by its parent is not running.
-func zombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i > 0 && len(s) > i+2 && s[i+2] == 'Z'
 }
 
 func TestTimeoutKillsTheProcessGroupAndRemovesTheTempDir(t *testing.T) {
